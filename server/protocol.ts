@@ -1,0 +1,92 @@
+/**
+ * Every custom message between the extension, the server, the CLI and the tests. Both sides import this file, so a
+ * request's parameter and result types cannot drift apart (as ESLint's customMessages.ts and rust-analyzer's
+ * lsp_ext.ts do). Only `vscode-jsonrpc` types are imported here, so the extension host stays light.
+ */
+import { NotificationType, RequestType } from 'vscode-jsonrpc';
+import type { TokenizerFacts, TokenSpan } from './tokenization/tokenizer';
+import type { ModelFormat } from './registry/types';
+
+export type { TokenizerFacts, TokenSpan } from './tokenization/tokenizer';
+
+// ---- shapes -------------------------------------------------------------------------------------------------------
+
+export interface TensorSummary {
+  name: string;
+  dtype: string;
+  shape: number[];
+}
+
+export interface ModelSummary {
+  /** The absolute path that was opened; also the id. */
+  id: string;
+  name: string;
+  path: string;
+  format: ModelFormat;
+  /** The files read to open it. */
+  files: string[];
+  tokenizer?: TokenizerFacts;
+  embeddings: { input?: TensorSummary; output?: TensorSummary; tied: boolean };
+  tensorCount: number;
+  /** True when this model's tokenizer is one of the active tokenizers. */
+  active: boolean;
+}
+
+export interface ModelDetails extends ModelSummary {
+  tensors: TensorSummary[];
+  config?: Record<string, unknown>;
+}
+
+export interface TokenizationResult {
+  modelId: string;
+  modelName: string;
+  count: number;
+  tokens: TokenSpan[];
+}
+
+/** Settings the extension passes to the server at start and whenever they change. */
+export interface ServerSettings {
+  /** Model ids (paths) whose tokenizers hovers and counts use, in order. Empty: every open tokenizer. */
+  activeTokenizers: string[];
+  /** Language ids where hover is switched off. */
+  hoverDisabledLanguages: string[];
+  /** How many pieces a hover lists before it truncates. */
+  hoverMaxTokens: number;
+}
+
+/** The `data` of a ResponseError for a ModelLensError: enough for the UI to show one clear message. */
+export interface UserErrorData {
+  modelLensError: true;
+  code: string;
+  file?: string;
+  hint?: string;
+}
+
+// ---- requests -----------------------------------------------------------------------------------------------------
+
+export const openModel = new RequestType<{ path: string }, ModelSummary, void>('modelLens/openModel');
+export const closeModel = new RequestType<{ id: string }, void, void>('modelLens/closeModel');
+export const listModels = new RequestType<void, ModelSummary[], void>('modelLens/listModels');
+export const inspectModel = new RequestType<{ id: string }, ModelDetails, void>('modelLens/inspectModel');
+
+export const tokenize = new RequestType<
+  { text: string; modelId?: string; addSpecialTokens?: boolean },
+  TokenizationResult,
+  void
+>('modelLens/tokenize');
+
+/** Tokenizes with every active tokenizer (or the given ones), for side-by-side comparison. */
+export const compareTokenizers = new RequestType<{ text: string; modelIds?: string[] }, TokenizationResult[], void>(
+  'modelLens/compareTokenizers',
+);
+
+/** A count only, for the status bar; cheap on large documents. */
+export const countTokens = new RequestType<{ text: string }, { count: number; modelName: string } | null, void>(
+  'modelLens/countTokens',
+);
+
+// ---- notifications ------------------------------------------------------------------------------------------------
+
+export const updateSettings = new NotificationType<ServerSettings>('modelLens/updateSettings');
+/** Server → client whenever the set of open models or the active tokenizers change. */
+export const modelsChanged = new NotificationType<ModelSummary[]>('modelLens/modelsChanged');
