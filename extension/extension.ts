@@ -1,0 +1,37 @@
+/**
+ * Activation: wire the context, commands, views and status bar. Everything heavy lives in the server process, so
+ * this file (and everything it imports) must stay cheap; the server starts in the background.
+ */
+import * as vscode from 'vscode';
+import { ModelLensContext } from './ctx';
+import { registerCommands } from './commands';
+import { ModelTreeProvider } from './modelTree';
+import { TokenCountStatus } from './statusBar';
+import { TokenStripViewProvider } from './tokenStripView';
+
+let context: ModelLensContext | undefined;
+
+export function activate(extension: vscode.ExtensionContext): void {
+  const ctx = (context = new ModelLensContext(extension));
+  const tokenStrip = new TokenStripViewProvider(extension.extensionUri);
+  const tree = new ModelTreeProvider(ctx);
+
+  extension.subscriptions.push(
+    ctx,
+    tokenStrip,
+    tree,
+    vscode.window.registerTreeDataProvider('modelLens.models', tree),
+    vscode.window.registerWebviewViewProvider(TokenStripViewProvider.viewId, tokenStrip),
+    new TokenCountStatus(ctx),
+    ...registerCommands(ctx, tokenStrip),
+    vscode.workspace.onDidChangeConfiguration((event) => {
+      if (event.affectsConfiguration('modelLens')) void ctx.pushSettings();
+    }),
+  );
+
+  void ctx.ensureClient().catch((error) => ctx.showError(error));
+}
+
+export function deactivate(): Promise<void> | undefined {
+  return context ? Promise.resolve(context.dispose()) : undefined;
+}

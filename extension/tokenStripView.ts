@@ -1,0 +1,78 @@
+/**
+ * The "Tokens" side view: a webview that draws tokenized text as chips (webview/tokenStrip). The extension keeps
+ * the last state so a view that is opened later, or reloaded, shows it; the webview itself persists through
+ * getState/setState rather than retainContextWhenHidden.
+ */
+import * as vscode from 'vscode';
+import type { FromTokenStrip, TokenStripState, ToTokenStrip } from '../webview/messages';
+import { buildWebviewHtml, makeNonce } from './webviewHtml';
+
+export class TokenStripViewProvider implements vscode.WebviewViewProvider, vscode.Disposable {
+  static readonly viewId = 'modelLens.tokens';
+  private view: vscode.WebviewView | undefined;
+  private lastState: TokenStripState | undefined;
+  private lastSource: { uri: vscode.Uri; offset: number } | undefined;
+  private readonly disposables: vscode.Disposable[] = [];
+
+  constructor(private readonly extensionUri: vscode.Uri) {}
+
+  resolveWebviewView(view: vscode.WebviewView): void {
+    this.view = view;
+    const dist = vscode.Uri.joinPath(this.extensionUri, 'dist', 'webview');
+    const media = vscode.Uri.joinPath(this.extensionUri, 'media');
+    view.webview.options = { enableScripts: true, localResourceRoots: [dist, media] };
+    view.webview.html = buildWebviewHtml({
+      cspSource: view.webview.cspSource,
+      scriptUri: view.webview.asWebviewUri(vscode.Uri.joinPath(dist, 'tokenStrip.js')).toString(),
+      styleUri: view.webview.asWebviewUri(vscode.Uri.joinPath(media, 'tokenStrip.css')).toString(),
+      nonce: makeNonce(),
+      title: 'Tokens',
+    });
+    this.disposables.push(
+      view.webview.onDidReceiveMessage((message: FromTokenStrip) => this.receive(message)),
+      view.onDidDispose(() => (this.view = undefined)),
+    );
+  }
+
+  /** Shows a tokenization, revealing the view if needed. */
+  async show(state: TokenStripState, source?: { uri: vscode.Uri; offset: number }): Promise<void> {
+    this.lastState = state;
+    this.lastSource = source;
+    if (!this.view) {
+      await vscode.commands.executeCommand(`${TokenStripViewProvider.viewId}.focus`);
+    } else {
+      this.view.show(true);
+    }
+    this.post({ type: 'show', state });
+  }
+
+  private post(message: ToTokenStrip): void {
+    void this.view?.webview.postMessage(message);
+  }
+
+  private async receive(message: FromTokenStrip): Promise<void> {
+    switch (message.type) {
+      case 'ready':
+        if (this.lastState) this.post({ type: 'show', state: this.lastState });
+        return;
+      case 'copy':
+        await vscode.env.clipboard.writeText(message.text);
+        void vscode.window.setStatusBarMessage(`Model Lens: copied ${message.format === 'ids' ? 'token ids' : 'tokens as JSON'}`, 2000);
+        return;
+      case 'revealSpan': {
+        if (!this.lastSource) return;
+        const document = await vscode.workspace.openTextDocument(this.lastSource.uri);
+        const editor = await vscode.window.showTextDocument(document, { preserveFocus: false });
+        const start = document.positionAt(this.lastSource.offset + message.start);
+        const end = document.positionAt(this.lastSource.offset + message.end);
+        editor.selection = new vscode.Selection(start, end);
+        editor.revealRange(new vscode.Range(start, end), vscode.TextEditorRevealType.InCenterIfOutsideViewport);
+        return;
+      }
+    }
+  }
+
+  dispose(): void {
+    for (const disposable of this.disposables) disposable.dispose();
+  }
+}

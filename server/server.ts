@@ -1,0 +1,195 @@
+/**
+ * The Model Lens language server: one process per window, started by the extension over IPC. It owns the open
+ * models and answers hovers and the custom requests of `protocol.ts`. Errors a user can act on travel as
+ * ResponseErrors carrying `UserErrorData`; anything else is logged as a bug and answered without crashing.
+ */
+import {
+  createConnection,
+  ProposedFeatures,
+  ResponseError,
+  TextDocuments,
+  TextDocumentSyncKind,
+  type Connection,
+  type InitializeParams,
+} from 'vscode-languageserver/node';
+import { TextDocument } from 'vscode-languageserver-textdocument';
+import * as protocol from './protocol';
+import { ModelLensError, isModelLensError } from './errors';
+import { ModelRegistry } from './registry/registry';
+import { describeModel, summariseModel } from './features/summarise';
+import { tokenizeWithModel } from './features/tokenize';
+import { computeHover } from './features/hover/hover';
+
+export interface InitializationOptions {
+  settings?: Partial<protocol.ServerSettings>;
+  /** Paths to open as soon as the server is up (start-up models and, after a restart, what was open before). */
+  models?: string[];
+}
+
+export const DEFAULT_SETTINGS: protocol.ServerSettings = {
+  activeTokenizers: [],
+  hoverDisabledLanguages: [],
+  hoverMaxTokens: 48,
+};
+
+/** Converts a thrown value into what the client receives; user errors keep their file and hint. */
+export function toResponseError(error: unknown, log: (message: string) => void): ResponseError<protocol.UserErrorData | undefined> {
+  if (isModelLensError(error)) {
+    const data: protocol.UserErrorData = { modelLensError: true, code: error.code, file: error.file, hint: error.hint };
+    return new ResponseError(-32001, error.toUserMessage(), data);
+  }
+  const message = error instanceof Error ? (error.stack ?? error.message) : String(error);
+  log(`Internal error: ${message}`);
+  return new ResponseError(-32603, `Model Lens internal error: ${error instanceof Error ? error.message : String(error)}`, undefined);
+}
+
+export function startServer(connection: Connection): void {
+  const documents = new TextDocuments(TextDocument);
+  const registry = new ModelRegistry();
+  let settings: protocol.ServerSettings = { ...DEFAULT_SETTINGS };
+  let startupModels: string[] = [];
+
+  const log = (message: string) => connection.console.log(message);
+  const summaries = () => registry.list().map((model) => summariseModel(model, registry.isActive(model)));
+  const announce = () => void connection.sendNotification(protocol.modelsChanged, summaries());
+
+  /** Wraps a handler so that every failure reaches the client as a clear ResponseError and never kills the server. */
+  function handle<P, R>(handler: (params: P) => R | Promise<R>) {
+    return async (params: P): Promise<R | ResponseError<protocol.UserErrorData | undefined>> => {
+      try {
+        return await handler(params);
+      } catch (error) {
+        return toResponseError(error, log);
+      }
+    };
+  }
+
+  const applySettings = (next: Partial<protocol.ServerSettings>) => {
+    settings = { ...settings, ...next };
+    registry.setActive(settings.activeTokenizers);
+  };
+
+  connection.onInitialize((params: InitializeParams) => {
+    const options = (params.initializationOptions ?? {}) as InitializationOptions;
+    applySettings(options.settings ?? {});
+    startupModels = options.models ?? [];
+    return {
+      capabilities: {
+        textDocumentSync: TextDocumentSyncKind.Incremental,
+        hoverProvider: true,
+      },
+      serverInfo: { name: 'Model Lens' },
+    };
+  });
+
+  connection.onInitialized(async () => {
+    // Open start-up models one by one; a broken one is reported and the rest still open.
+    for (const modelPath of startupModels) {
+      try {
+        await registry.open(modelPath);
+      } catch (error) {
+        const message = isModelLensError(error) ? error.toUserMessage() : String(error);
+        void connection.window.showErrorMessage(`Model Lens could not open a start-up model: ${message}`);
+      }
+    }
+    announce();
+  });
+
+  connection.onNotification(protocol.updateSettings, (next) => {
+    applySettings(next);
+    announce();
+  });
+
+  connection.onRequest(
+    protocol.openModel,
+    handle(async ({ path }) => {
+      const model = await registry.open(path);
+      announce();
+      return summariseModel(model, registry.isActive(model));
+    }),
+  );
+  connection.onRequest(
+    protocol.closeModel,
+    handle(({ id }) => {
+      registry.close(id);
+      announce();
+    }),
+  );
+  connection.onRequest(protocol.listModels, handle(summaries));
+  connection.onRequest(
+    protocol.inspectModel,
+    handle(({ id }) => {
+      const model = registry.get(id);
+      return describeModel(model, registry.isActive(model));
+    }),
+  );
+  connection.onRequest(
+    protocol.tokenize,
+    handle(({ text, modelId, addSpecialTokens }) => {
+      const model = modelId ? registry.get(modelId) : firstActiveModel(registry);
+      return tokenizeWithModel(model, text, addSpecialTokens);
+    }),
+  );
+  connection.onRequest(
+    protocol.compareTokenizers,
+    handle(({ text, modelIds }) => {
+      const ids = modelIds ?? registry.activeTokenizers().map((named) => named.modelId);
+      if (ids.length === 0) throw noTokenizer();
+      return ids.map((id) => tokenizeWithModel(registry.get(id), text));
+    }),
+  );
+  connection.onRequest(
+    protocol.countTokens,
+    handle(({ text }) => {
+      const [first] = registry.activeTokenizers();
+      if (!first) return null;
+      return { count: first.tokenizer.tokenize(text).length, modelName: first.name };
+    }),
+  );
+
+  connection.onHover((params) => {
+    const document = documents.get(params.textDocument.uri);
+    if (!document) return null;
+    try {
+      const answer = computeHover(
+        {
+          text: document.getText(),
+          languageId: document.languageId,
+          uri: document.uri,
+          offset: document.offsetAt(params.position),
+        },
+        registry.activeTokenizers(),
+        settings,
+      );
+      if (!answer) return null;
+      return {
+        contents: { kind: 'markdown', value: answer.markdown },
+        range: { start: document.positionAt(answer.start), end: document.positionAt(answer.end) },
+      };
+    } catch (error) {
+      log(`Hover failed: ${error instanceof Error ? (error.stack ?? error.message) : String(error)}`);
+      return null;
+    }
+  });
+
+  documents.listen(connection);
+  connection.listen();
+}
+
+function noTokenizer(): ModelLensError {
+  return new ModelLensError('usage', 'No tokenizer is open.', undefined, 'Run "Model Lens: Open Model…" first.');
+}
+
+function firstActiveModel(registry: ModelRegistry) {
+  const [first] = registry.activeTokenizers();
+  if (!first) throw noTokenizer();
+  return registry.get(first.modelId);
+}
+
+// Started as a program (not imported by tests): talk over the transport the client chose (--node-ipc / --stdio).
+if (require.main === module) {
+  const connection = createConnection(ProposedFeatures.all);
+  process.on('uncaughtException', (error) => connection.console.error(`Uncaught: ${error.stack ?? error}`));
+  process.on('unhandledRejection', (error) => connection.console.error(`Unhandled rejection: ${String(error)}`));
+  startServer(connection);
+}
