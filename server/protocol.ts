@@ -3,7 +3,7 @@
  * request's parameter and result types cannot drift apart (as ESLint's customMessages.ts and rust-analyzer's
  * lsp_ext.ts do). Only `vscode-jsonrpc` types are imported here, so the extension host stays light.
  */
-import { NotificationType, RequestType } from 'vscode-jsonrpc';
+import { NotificationType, RequestType, RequestType0 } from 'vscode-jsonrpc';
 import type { TokenizerFacts, TokenSpan } from './tokenization/tokenizer';
 import type { ModelFormat } from './registry/types';
 
@@ -62,11 +62,14 @@ export interface UserErrorData {
   hint?: string;
 }
 
+/** Any request of this protocol, for helpers that send them generically. */
+export type RequestTypeOf<P, R> = RequestType<P, R, void>;
+
 // ---- requests -----------------------------------------------------------------------------------------------------
 
 export const openModel = new RequestType<{ path: string }, ModelSummary, void>('modelLens/openModel');
 export const closeModel = new RequestType<{ id: string }, void, void>('modelLens/closeModel');
-export const listModels = new RequestType<void, ModelSummary[], void>('modelLens/listModels');
+export const listModels = new RequestType0<ModelSummary[], void>('modelLens/listModels');
 export const inspectModel = new RequestType<{ id: string }, ModelDetails, void>('modelLens/inspectModel');
 
 export const tokenize = new RequestType<
