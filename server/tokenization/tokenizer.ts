@@ -12,6 +12,12 @@ export interface TokenSpan {
   /** UTF-16 end offset into the input (exclusive). */
   end: number;
   special: boolean;
+  /**
+   * Where the token came from: the model's pieces of ordinary text, an added token written in the text (such as
+   * "<|im_start|>", special or not), or the post-processor (BOS/EOS with addSpecialTokens, empty span at 0 or at the
+   * end). Absent on spans built elsewhere.
+   */
+  origin?: 'text' | 'added' | 'post-processor';
 }
 
 export interface TokenizeOptions {
@@ -26,7 +32,16 @@ export interface TokenizerFacts {
   vocabSize: number;
   /** Byte-level BPE (GPT-2 style Ġ) or SentencePiece style (▁ and <0xNN>), for display. */
   style: 'byte-level' | 'metaspace' | 'other';
-  specialTokens: { id: number; text: string; role?: string }[];
+  /** Special added tokens and the tokens the config names (bos, eos, unk, pad, sep, cls, mask), by id. */
+  specialTokens: { id: number; text: string; role?: string; roles?: string[] }[];
+  /** The largest id (ids can have gaps: GPT-4o's 200,000 entries reach 200,018). */
+  maxTokenId?: number;
+  /** Number of added tokens (special or not) in tokenizer.json. */
+  addedTokenCount?: number;
+  /** The types of the pipeline's parts, e.g. normalizer "NFC", preTokenizer "Sequence(Split, ByteLevel)". */
+  pipeline?: { normalizer: string | null; preTokenizer: string | null; postProcessor: string | null; decoder: string | null };
+  /** Whether tokenize adds tokens (BOS …) when addSpecialTokens is set. */
+  addsSpecialTokens?: boolean;
 }
 
 export interface TokenizerHandle {
