@@ -1,0 +1,408 @@
+// kNN benchmark: exact single-query latency and 64-query batch throughput of the ONNX Runtime kernels (in process
+// and through the worker pool the server uses), against two peers measured in the same run:
+// - the naive JS loop (`searchNearestNaive`), on a subsample of queries when the full run would take too long;
+// - the memory-bandwidth floor: matrix bytes ÷ the copy bandwidth of this machine (a large TypedArray.set).
+// It also measures the server's event-loop responsiveness (setTimeout(0) lag and a tiny synchronous task) while the
+// pool runs a 64-query batch, against the same measures when idle.
+//
+// Run: node --import tsx bench/knn.ts [--quick]       Writes bench/results/knn.json.
+// --quick shrinks the big matrices (for a smoke run); the figures worth reporting come from the full run.
+import { mkdirSync, renameSync, writeFileSync } from 'node:fs';
+import * as os from 'node:os';
+import { dirname, join } from 'node:path';
+import { EmbeddingMatrix, type EmbeddingStorage } from '../server/kernels/embeddingMatrix';
+import { configureKnnKernels, searchNearest, searchNearestNaive, type KnnMetric, type KnnResult } from '../server/kernels/knn';
+import { KnnPool } from '../server/kernels/knnPool';
+import { float32ToFloat16Bits } from '../server/loaders/safetensors';
+
+const quick = process.argv.includes('--quick');
+const BATCH = 64;
+const K = 10;
+const METRIC: KnnMetric = 'cosine';
+
+// ---------------------------------------------------------------------------------------------------------------
+// Helpers
+
+function seededRandom(seed: number): () => number {
+  let state = seed >>> 0;
+  return () => {
+    state = (state + 0x6d2b79f5) | 0;
+    let t = Math.imul(state ^ (state >>> 15), 1 | state);
+    t = (t + Math.imul(t ^ (t >>> 7), 61 | t)) ^ t;
+    return ((t ^ (t >>> 14)) >>> 0) / 4294967296;
+  };
+}
+
+function quantile(samples: readonly number[], q: number): number {
+  const sorted = [...samples].sort((a, b) => a - b);
+  const position = (sorted.length - 1) * q;
+  const low = Math.floor(position);
+  const high = Math.ceil(position);
+  return sorted[low] + (sorted[high] - sorted[low]) * (position - low);
+}
+
+const median = (samples: readonly number[]) => quantile(samples, 0.5);
+const p95 = (samples: readonly number[]) => quantile(samples, 0.95);
+const round = (value: number, digits = 2) => Number(value.toFixed(digits));
+const gib = (bytes: number) => bytes / 2 ** 30;
+
+async function timeIt(run: () => unknown): Promise<number> {
+  const start = performance.now();
+  await run();
+  return performance.now() - start;
+}
+
+/**
+ * The memory-bandwidth floor: the time to stream `bytes` at the copy bandwidth of this machine, from one large
+ * TypedArray.set over buffers far bigger than the caches. Sampled right before every timed search, so each search
+ * is compared with the bandwidth of the same moment (this machine is shared; its load drifts).
+ */
+class FloorMeter {
+  private readonly source: Float32Array;
+  private readonly target: Float32Array;
+  readonly samplesGBps: number[] = [];
+
+  constructor(private readonly bytes = 128 << 20) {
+    this.source = new Float32Array(bytes / 4).fill(1); // touched: no page faults inside the timing
+    this.target = new Float32Array(bytes / 4).fill(2);
+    for (let i = 0; i < 3; i++) this.target.set(this.source);
+  }
+
+  /** Milliseconds to stream `bytes` at the bandwidth measured now. */
+  sample(bytes: number): number {
+    const start = performance.now();
+    this.target.set(this.source);
+    const bytesPerMs = this.bytes / (performance.now() - start);
+    this.samplesGBps.push(bytesPerMs / 1e6);
+    return bytes / bytesPerMs;
+  }
+}
+
+/**
+ * A synthetic [rows, dim] matrix, filled fast: each row is a window of a 1M-value random pool at a random offset,
+ * written a block at a time (the only full-size buffer is the matrix itself).
+ */
+function syntheticMatrix(rows: number, dim: number, storage: EmbeddingStorage, seed: number): EmbeddingMatrix {
+  const random = seededRandom(seed);
+  const poolSize = 1 << 20;
+  const pool = new Float32Array(poolSize);
+  for (let i = 0; i < poolSize; i++) pool[i] = random() + random() + random() - 1.5;
+  const matrix = EmbeddingMatrix.allocate(rows, dim, storage);
+  const blockRows = Math.max(1, Math.floor((4 << 20) / (dim * 4)));
+  if (storage === 'f16') {
+    const halfPool = Uint16Array.from(pool, (v) => float32ToFloat16Bits(v));
+    const block = new Uint16Array(blockRows * dim);
+    for (let row = 0; row < rows; row += blockRows) {
+      const count = Math.min(blockRows, rows - row);
+      for (let r = 0; r < count; r++) {
+        const offset = Math.floor(random() * (poolSize - dim));
+        block.set(halfPool.subarray(offset, offset + dim), r * dim);
+      }
+      matrix.setRowsFloat16Bits(row, block.subarray(0, count * dim));
+    }
+  } else {
+    const block = new Float32Array(blockRows * dim);
+    for (let row = 0; row < rows; row += blockRows) {
+      const count = Math.min(blockRows, rows - row);
+      for (let r = 0; r < count; r++) {
+        const offset = Math.floor(random() * (poolSize - dim));
+        block.set(pool.subarray(offset, offset + dim), r * dim);
+      }
+      matrix.setRows(row, block.subarray(0, count * dim));
+    }
+  }
+  return matrix;
+}
+
+function randomQueries(count: number, dim: number, seed: number): Float32Array {
+  const random = seededRandom(seed);
+  return Float32Array.from({ length: count * dim }, () => random() + random() + random() - 1.5);
+}
+
+function sameIds(a: KnnResult[], b: KnnResult[]): boolean {
+  return a.length === b.length && a.every((result, q) => result.ids.join() === b[q].ids.join());
+}
+
+// ---------------------------------------------------------------------------------------------------------------
+// One matrix
+
+interface EngineFigures {
+  engine: string;
+  singleMedianMs: number;
+  singleP95Ms: number;
+  singleSamples: number;
+  /** Median over the single queries of (query time ÷ floor sampled just before it). */
+  singleVsFloor: number;
+  batchMedianMs: number;
+  batchQueriesPerS: number;
+  /** Median over the batches of (batch time ÷ 64 ÷ floor sampled just before it). */
+  batchPerQueryVsFloor: number;
+}
+
+interface CaseFigures {
+  name: string;
+  rows: number;
+  dim: number;
+  storage: EmbeddingStorage;
+  matrixGiB: number;
+  buildMs: number;
+  copyGBps: number;
+  floorMs: number;
+  floorP95Ms: number;
+  engines: EngineFigures[];
+  naive: { singleMedianMs: number; singleSamples: number; singleVsFloor: number; batchMs: number; batchMeasuredQueries: number; batchScaled: boolean };
+  speedupVsNaive: { single: number; batch: number };
+  exactAgainstNaive: boolean;
+}
+
+async function benchCase(
+  name: string,
+  rows: number,
+  dim: number,
+  storage: EmbeddingStorage,
+  plan: { singles: number; batches: number; naiveSingles: number; naiveBatchQueries: number },
+  pools: { label: string; pool: KnnPool }[],
+  alsoMeasure?: (matrix: EmbeddingMatrix) => Promise<void>,
+): Promise<CaseFigures> {
+  console.log(`\n${name}: ${rows} × ${dim} ${storage} (${gib(rows * dim * (storage === 'f16' ? 2 : 4)).toFixed(2)} GiB)`);
+  const buildStart = performance.now();
+  let matrix: EmbeddingMatrix | undefined = syntheticMatrix(rows, dim, storage, rows ^ dim);
+  const buildMs = performance.now() - buildStart;
+  console.log(`  built in ${(buildMs / 1000).toFixed(1)} s; rss ${(gib(process.memoryUsage().rss)).toFixed(2)} GiB`);
+
+  const singles = randomQueries(plan.singles + 2, dim, 11);
+  const batch = randomQueries(BATCH, dim, 12);
+  const query = (i: number) => singles.subarray(i * dim, (i + 1) * dim);
+  const options = { k: K, metric: METRIC };
+
+  const engines: { label: string; search: (q: Float32Array) => Promise<KnnResult[]> }[] = [
+    { label: 'ORT in process, 1 thread', search: (q) => searchNearest(matrix!, q, options) },
+    ...pools.map(({ label, pool }) => ({ label, search: (q: Float32Array) => pool.search(matrix!, q, options) })),
+  ];
+
+  const floor = new FloorMeter();
+  const bytes = matrix.data.byteLength;
+  const floors: number[] = [];
+  /** Runs `search` right after a floor sample; returns [ms, ms ÷ floor]. */
+  const paired = async (search: () => unknown, queriesPerRun = 1): Promise<[number, number]> => {
+    const floorMs = floor.sample(bytes);
+    floors.push(floorMs);
+    const ms = await timeIt(search);
+    return [ms, ms / queriesPerRun / floorMs];
+  };
+
+  const figures: EngineFigures[] = [];
+  let firstAnswers: KnnResult[] | undefined;
+  for (const engine of engines) {
+    // Two warm-up queries (sessions, worker start, scratch pages), then the timed ones.
+    const warm = await engine.search(query(0));
+    await engine.search(query(1));
+    firstAnswers ??= warm;
+    const times: number[] = [];
+    const ratios: number[] = [];
+    for (let i = 0; i < plan.singles; i++) {
+      const [ms, ratio] = await paired(() => engine.search(query(i + 2)));
+      times.push(ms);
+      ratios.push(ratio);
+    }
+    const batchTimes: number[] = [];
+    const batchRatios: number[] = [];
+    for (let i = 0; i < plan.batches; i++) {
+      const [ms, ratio] = await paired(() => engine.search(batch), BATCH);
+      batchTimes.push(ms);
+      batchRatios.push(ratio);
+    }
+    const f: EngineFigures = {
+      engine: engine.label,
+      singleMedianMs: round(median(times)),
+      singleP95Ms: round(p95(times)),
+      singleSamples: times.length,
+      singleVsFloor: round(median(ratios)),
+      batchMedianMs: round(median(batchTimes)),
+      batchQueriesPerS: round((BATCH * 1000) / median(batchTimes), 1),
+      batchPerQueryVsFloor: round(median(batchRatios), 3),
+    };
+    figures.push(f);
+    console.log(
+      `  ${f.engine.padEnd(28)} single median ${f.singleMedianMs} ms, p95 ${f.singleP95Ms} ms (${f.singleVsFloor}× floor); ` +
+        `batch of ${BATCH}: ${f.batchMedianMs} ms (${f.batchQueriesPerS} queries/s, ${f.batchPerQueryVsFloor}× floor per query)`,
+    );
+  }
+
+  // The naive JS loop: single queries on a few samples; the batch (which it runs one query at a time) on a subsample
+  // of queries, scaled to 64 when it would take too long.
+  const naiveTimes: number[] = [];
+  const naiveRatios: number[] = [];
+  let naiveFirst: KnnResult[] | undefined;
+  for (let i = 0; i < plan.naiveSingles; i++) {
+    const [ms, ratio] = await paired(() => (naiveFirst = searchNearestNaive(matrix!, query(0), options)));
+    naiveTimes.push(ms);
+    naiveRatios.push(ratio);
+  }
+  const naiveBatchQueries = Math.min(BATCH, plan.naiveBatchQueries);
+  const naiveBatchStart = performance.now();
+  searchNearestNaive(matrix, batch.subarray(0, naiveBatchQueries * dim), options);
+  const naiveBatchMs = ((performance.now() - naiveBatchStart) * BATCH) / naiveBatchQueries;
+  const naive = {
+    singleMedianMs: round(median(naiveTimes)),
+    singleSamples: naiveTimes.length,
+    singleVsFloor: round(median(naiveRatios)),
+    batchMs: round(naiveBatchMs),
+    batchMeasuredQueries: naiveBatchQueries,
+    batchScaled: naiveBatchQueries < BATCH,
+  };
+  console.log(
+    `  ${'naive JS loop'.padEnd(28)} single median ${naive.singleMedianMs} ms (${naive.singleSamples} runs, ${naive.singleVsFloor}× floor); batch of ${BATCH}: ` +
+      `${naive.batchMs} ms${naive.batchScaled ? ` (measured on ${naiveBatchQueries} queries, scaled ×${BATCH / naiveBatchQueries})` : ''}`,
+  );
+  console.log(`  floor: median ${median(floors).toFixed(1)} ms, p95 ${p95(floors).toFixed(1)} ms over ${floors.length} samples (copy ${median(floor.samplesGBps).toFixed(2)} GB/s)`);
+
+  const best = figures.reduce((a, b) => (b.singleMedianMs < a.singleMedianMs ? b : a));
+  const bestBatch = figures.reduce((a, b) => (b.batchMedianMs < a.batchMedianMs ? b : a));
+  const result: CaseFigures = {
+    name,
+    rows,
+    dim,
+    storage,
+    matrixGiB: round(gib(matrix.data.byteLength), 3),
+    buildMs: round(buildMs, 0),
+    copyGBps: round(median(floor.samplesGBps)),
+    floorMs: round(median(floors)),
+    floorP95Ms: round(p95(floors)),
+    engines: figures,
+    naive,
+    speedupVsNaive: { single: round(naive.singleMedianMs / best.singleMedianMs, 1), batch: round(naive.batchMs / bestBatch.batchMedianMs, 1) },
+    exactAgainstNaive: sameIds(firstAnswers!, naiveFirst!),
+  };
+  await alsoMeasure?.(matrix);
+  for (const { pool } of pools) pool.release(matrix);
+  matrix = undefined;
+  return result;
+}
+
+// ---------------------------------------------------------------------------------------------------------------
+// Event-loop responsiveness
+
+interface Responsiveness {
+  timerLagMedianMs: number;
+  timerLagP95Ms: number;
+  tinyTaskMedianMs: number;
+  tinyTaskP95Ms: number;
+  samples: number;
+}
+
+/** A hover-sized synchronous task: a 4096-wide dot product, 64 times. */
+function tinyTask(a: Float32Array, b: Float32Array): number {
+  let s = 0;
+  for (let r = 0; r < 64; r++) for (let j = 0; j < a.length; j++) s += a[j] * b[j];
+  return s;
+}
+
+/** Samples setTimeout(0) lag and the tiny task's duration until `until` settles (or `count` samples when idle). */
+async function sampleResponsiveness(until: Promise<unknown> | undefined, count = 300): Promise<Responsiveness> {
+  const a = randomQueries(1, 4096, 1);
+  const b = randomQueries(1, 4096, 2);
+  const lags: number[] = [];
+  const tasks: number[] = [];
+  let done = false;
+  void until?.then(
+    () => (done = true),
+    () => (done = true),
+  );
+  while (until ? !done : lags.length < count) {
+    const start = performance.now();
+    await new Promise((resolve) => setTimeout(resolve, 0));
+    lags.push(performance.now() - start);
+    const taskStart = performance.now();
+    tinyTask(a, b);
+    tasks.push(performance.now() - taskStart);
+  }
+  return {
+    timerLagMedianMs: round(median(lags), 3),
+    timerLagP95Ms: round(p95(lags), 3),
+    tinyTaskMedianMs: round(median(tasks), 3),
+    tinyTaskP95Ms: round(p95(tasks), 3),
+    samples: lags.length,
+  };
+}
+
+// ---------------------------------------------------------------------------------------------------------------
+
+async function main(): Promise<void> {
+  configureKnnKernels({ intraOpThreads: 1 });
+  const defaultPool = new KnnPool(); // what the server starts: one worker per core but one
+  const twoWorkers = new KnnPool({ workers: 2 });
+  const pools = [
+    { label: `pool, ${defaultPool.workerCount} worker${defaultPool.workerCount > 1 ? 's' : ''} (default)`, pool: defaultPool },
+    ...(defaultPool.workerCount === 2 ? [] : [{ label: 'pool, 2 workers', pool: twoWorkers }]),
+  ];
+  const started = new Date().toISOString();
+  const load = os.loadavg();
+  console.log(`kNN benchmark: ${os.cpus().length} × ${os.cpus()[0]?.model}, ${(os.totalmem() / 2 ** 30).toFixed(0)} GiB, Node ${process.version}`);
+  console.log(`load average at start: ${load.map((l) => l.toFixed(2)).join(' ')}${quick ? ' (--quick: small matrices)' : ''}`);
+  console.log(`k = ${K}, metric ${METRIC}, batch ${BATCH}; the floor is the time to stream the matrix once at copy bandwidth`);
+
+  const big = quick ? { rows: 8192, dim: 4096, name: '8k × 4096 (quick)' } : { rows: 131072, dim: 4096, name: '128k × 4096' };
+  const glove = quick ? { rows: 34148, dim: 100, name: '34k × 100 (quick)' } : { rows: 341479, dim: 100, name: 'GloVe-sized 341k × 100' };
+  const cases: CaseFigures[] = [];
+  let responsiveness: { idle: Responsiveness; busy: Record<string, Responsiveness & { batchMs: number }> } | undefined;
+
+  // Responsiveness on the biggest matrix: the server's thread while a pool runs a 64-query batch, against idle.
+  const measureResponsiveness = async (matrix: EmbeddingMatrix) => {
+    const batch = randomQueries(BATCH, matrix.dim, 13);
+    const idle = await sampleResponsiveness(undefined);
+    console.log(`  server thread idle: setTimeout(0) lag median ${idle.timerLagMedianMs} ms, p95 ${idle.timerLagP95Ms} ms; tiny task median ${idle.tinyTaskMedianMs} ms, p95 ${idle.tinyTaskP95Ms} ms`);
+    const busy: Record<string, Responsiveness & { batchMs: number }> = {};
+    for (const { label, pool } of pools) {
+      const start = performance.now();
+      const sampled = await sampleResponsiveness(pool.search(matrix, batch, { k: K, metric: METRIC }));
+      busy[label] = { ...sampled, batchMs: round(performance.now() - start) };
+      console.log(
+        `  while ${label} runs a batch of ${BATCH} (${round(busy[label].batchMs / 1000, 1)} s): setTimeout(0) lag median ${sampled.timerLagMedianMs} ms, ` +
+          `p95 ${sampled.timerLagP95Ms} ms; tiny task median ${sampled.tinyTaskMedianMs} ms, p95 ${sampled.tinyTaskP95Ms} ms (${sampled.samples} samples)`,
+      );
+    }
+    responsiveness = { idle, busy };
+  };
+  cases.push(await benchCase(big.name, big.rows, big.dim, 'f32', { singles: 15, batches: 3, naiveSingles: 2, naiveBatchQueries: 2 }, pools, measureResponsiveness));
+  cases.push(await benchCase(big.name, big.rows, big.dim, 'f16', { singles: 15, batches: 3, naiveSingles: 2, naiveBatchQueries: 2 }, pools));
+
+  cases.push(await benchCase(glove.name, glove.rows, glove.dim, 'f32', { singles: 30, batches: 5, naiveSingles: 5, naiveBatchQueries: BATCH }, pools));
+  cases.push(await benchCase(glove.name, glove.rows, glove.dim, 'f16', { singles: 30, batches: 5, naiveSingles: 5, naiveBatchQueries: BATCH }, pools));
+
+  await Promise.all([defaultPool.close(), twoWorkers.close()]);
+
+  // Table
+  console.log('\n| matrix | storage | engine | single median ms | single p95 ms | × floor | batch 64 ms | queries/s | × naive (single) |');
+  console.log('|---|---|---|---:|---:|---:|---:|---:|---:|');
+  for (const c of cases) {
+    for (const e of c.engines) {
+      console.log(
+        `| ${c.name} | ${c.storage} | ${e.engine} | ${e.singleMedianMs} | ${e.singleP95Ms} | ${e.singleVsFloor} | ${e.batchMedianMs} | ${e.batchQueriesPerS} | ${round(c.naive.singleMedianMs / e.singleMedianMs, 1)} |`,
+      );
+    }
+    console.log(`| ${c.name} | ${c.storage} | naive JS loop | ${c.naive.singleMedianMs} | | ${c.naive.singleVsFloor} | ${c.naive.batchMs}${c.naive.batchScaled ? '*' : ''} | ${round((BATCH * 1000) / c.naive.batchMs, 1)} | 1 |`);
+    console.log(`| ${c.name} | ${c.storage} | floor (bytes ÷ ${c.copyGBps} GB/s) | ${c.floorMs} | | 1 | | | |`);
+  }
+  console.log(`* naive batch measured on ${cases[0].naive.batchMeasuredQueries} queries and scaled to ${BATCH}.`);
+
+  const results = {
+    benchmark: 'knn',
+    started,
+    quick,
+    machine: { cpus: os.cpus().length, model: os.cpus()[0]?.model, memoryGiB: round(os.totalmem() / 2 ** 30, 1), node: process.version, loadAverageAtStart: load.map((l) => round(l)), loadAverageAtEnd: os.loadavg().map((l) => round(l)) },
+    settings: { k: K, metric: METRIC, batch: BATCH, floor: 'matrix bytes ÷ copy bandwidth of a 128 MiB Float32Array.set, sampled right before every timed search; × floor figures are medians of the paired ratios' },
+    cases,
+    responsiveness,
+  };
+  const out = join(dirname(__filename), 'results', 'knn.json');
+  mkdirSync(dirname(out), { recursive: true });
+  writeFileSync(`${out}.tmp`, `${JSON.stringify(results, null, 2)}\n`);
+  renameSync(`${out}.tmp`, out);
+  console.log(`\nwrote ${out}`);
+}
+
+main().catch((error) => {
+  console.error(error);
+  process.exit(1);
+});

@@ -1,0 +1,290 @@
+/**
+ * Runs kNN searches in worker threads so the server's event loop stays free (a hover is answered while a batch
+ * runs). Each matrix is posted once per worker as typed arrays over SharedArrayBuffers: every worker sees the same
+ * memory, and the server holds one copy. A search over a big matrix is split by rows across the workers, and their
+ * exact per-range results are merged. Searches honour an AbortSignal (the workers stop at their next block; the
+ * promise rejects at once with an error named 'AbortError') and report progress as blocks finish.
+ *
+ * Worker entry: from the bundle, `knnWorker.js` next to the bundled server (`dist/`); from TypeScript sources (tests),
+ * `knnWorker.ts` next to this file, run through tsx's loader.
+ */
+import { existsSync } from 'node:fs';
+import { availableParallelism } from 'node:os';
+import { dirname, join } from 'node:path';
+import { Worker } from 'node:worker_threads';
+import { ModelLensError, type ModelLensErrorCode } from '../errors';
+import type { EmbeddingMatrix } from './embeddingMatrix';
+import { checkQueries, knnAbortError, mergeRanked, type KnnKernelSettings, type KnnOptions, type KnnProgress, type KnnResult, type RankedKnnResult } from './knn';
+import type { KnnWorkerError, KnnWorkerReply, KnnWorkerRequest } from './knnMessages';
+
+export interface KnnWorkerEntry {
+  file: string;
+  /** Run the TypeScript source through tsx's require hook (tests and benchmarks, not the bundle). */
+  viaTsx: boolean;
+}
+
+/** Where the worker script is: the bundled `knnWorker.js` beside this code, else the `.ts` source (via tsx). */
+export function resolveKnnWorkerEntry(directory: string = dirname(__filename)): KnnWorkerEntry {
+  const bundled = join(directory, 'knnWorker.js');
+  if (existsSync(bundled)) return { file: bundled, viaTsx: false };
+  const source = join(directory, 'knnWorker.ts');
+  if (existsSync(source)) return { file: source, viaTsx: true };
+  throw new ModelLensError(
+    'not-found',
+    `the kNN worker script is missing: neither ${bundled} nor ${source} exists`,
+    undefined,
+    'Rebuild Model Lens (npm run build); the build must emit dist/knnWorker.js beside dist/server.js.',
+  );
+}
+
+/**
+ * Starts the worker. A `.ts` entry is loaded by an eval'd CommonJS stub that registers tsx's require hook first:
+ * Node 20 does not apply `--import tsx` from a worker's execArgv to the worker's own entry module.
+ */
+function startKnnWorker(entry: KnnWorkerEntry): Worker {
+  if (!entry.viaTsx) return new Worker(entry.file, { name: 'model-lens-knn' });
+  const tsxRequireHook = 'tsx/cjs'; // a variable, so bundlers leave this test-only path alone
+  const tsx = require.resolve(tsxRequireHook);
+  return new Worker(`require(${JSON.stringify(tsx)}); require(${JSON.stringify(entry.file)});`, { eval: true, name: 'model-lens-knn' });
+}
+
+export interface KnnPoolOptions {
+  /** Worker threads; default: one per core but one (left for the server's own thread), at least 1, at most 4. */
+  workers?: number;
+  /** Kernel settings for every worker; intraOpThreads defaults to 1 (the workers are the parallelism). */
+  kernels?: Partial<KnnKernelSettings>;
+  /** Split one search across workers only when each part gets at least this many matrix bytes (default 32 MiB). */
+  minShardBytes?: number;
+  /** Least milliseconds between two progress reports from one worker (default 16). */
+  progressIntervalMs?: number;
+  /** Override the worker script (see resolveKnnWorkerEntry). */
+  workerEntry?: KnnWorkerEntry;
+}
+
+export interface KnnSearchControl {
+  signal?: AbortSignal;
+  onProgress?: (progress: KnnProgress) => void;
+}
+
+interface PoolWorker {
+  worker: Worker;
+  /** Shard ids running on this worker. */
+  running: Set<number>;
+}
+
+interface Job {
+  options: KnnOptions;
+  onProgress?: (progress: KnnProgress) => void;
+  resolve: (results: KnnResult[]) => void;
+  reject: (error: Error) => void;
+  settled: boolean;
+  cancel: Int32Array;
+  parts: (RankedKnnResult[] | undefined)[];
+  progress: (KnnProgress | undefined)[];
+  shardRows: number[];
+  remaining: number;
+  detach?: () => void;
+}
+
+function rebuildError(error: KnnWorkerError): Error {
+  if (error.name === 'AbortError') return knnAbortError(error.message);
+  if (error.code) return new ModelLensError(error.code as ModelLensErrorCode, error.message, undefined, error.hint);
+  const rebuilt = new Error(error.message);
+  rebuilt.name = error.name;
+  return rebuilt;
+}
+
+export class KnnPool {
+  private readonly size: number;
+  private readonly entry: KnnWorkerEntry;
+  private readonly settings: Partial<KnnKernelSettings>;
+  private readonly minShardBytes: number;
+  private readonly progressIntervalMs: number;
+  private workers: PoolWorker[] | undefined;
+  private readonly matrixIds = new Map<EmbeddingMatrix, number>();
+  private readonly shards = new Map<number, { job: Job; part: number; worker: PoolWorker }>();
+  private nextId = 1;
+  private closed = false;
+
+  constructor(options: KnnPoolOptions = {}) {
+    this.size = Math.max(1, Math.floor(options.workers ?? Math.min(4, availableParallelism() - 1)));
+    this.entry = options.workerEntry ?? resolveKnnWorkerEntry();
+    this.settings = { intraOpThreads: 1, ...options.kernels };
+    this.minShardBytes = options.minShardBytes ?? 32 << 20;
+    this.progressIntervalMs = options.progressIntervalMs ?? 16;
+  }
+
+  /** How many worker threads this pool runs. */
+  get workerCount(): number {
+    return this.size;
+  }
+
+  private ensureWorkers(): PoolWorker[] {
+    if (this.closed) throw new ModelLensError('usage', 'the kNN pool is closed');
+    this.workers ??= Array.from({ length: this.size }, () => this.startWorker());
+    return this.workers;
+  }
+
+  private startWorker(): PoolWorker {
+    const worker = startKnnWorker(this.entry);
+    const entry: PoolWorker = { worker, running: new Set() };
+    worker.unref();
+    worker.on('message', (reply: KnnWorkerReply) => this.onReply(reply));
+    worker.on('error', (error) => this.onWorkerLost(entry, error));
+    worker.on('exit', (code) => this.onWorkerLost(entry, new Error(`the kNN worker stopped unexpectedly (exit code ${code})`)));
+    this.post(entry, { type: 'configure', settings: this.settings });
+    for (const [matrix, matrixId] of this.matrixIds) this.post(entry, { type: 'matrix', matrixId, matrix: matrix.toShared() });
+    return entry;
+  }
+
+  private post(entry: PoolWorker, request: KnnWorkerRequest): void {
+    entry.worker.postMessage(request);
+  }
+
+  /** Shares `matrix` with the workers (once; later calls do nothing). `search` does this on first use. */
+  register(matrix: EmbeddingMatrix): void {
+    if (this.matrixIds.has(matrix)) return;
+    const workers = this.ensureWorkers();
+    const matrixId = this.nextId++;
+    this.matrixIds.set(matrix, matrixId);
+    for (const entry of workers) this.post(entry, { type: 'matrix', matrixId, matrix: matrix.toShared() });
+  }
+
+  /** Lets the workers drop `matrix` (call it when its model closes, so its memory can be freed). */
+  release(matrix: EmbeddingMatrix): void {
+    const matrixId = this.matrixIds.get(matrix);
+    if (matrixId === undefined) return;
+    this.matrixIds.delete(matrix);
+    for (const entry of this.workers ?? []) this.post(entry, { type: 'release', matrixId });
+  }
+
+  /** Exact kNN (see `searchNearest` for the scores) in the worker threads. */
+  search(matrix: EmbeddingMatrix, queries: Float32Array, options: KnnOptions, control: KnnSearchControl = {}): Promise<KnnResult[]> {
+    return new Promise<KnnResult[]>((resolve, reject) => {
+      const { signal } = control;
+      if (signal?.aborted) return reject(knnAbortError());
+      checkQueries(matrix, queries, options);
+      this.register(matrix);
+      const workers = this.ensureWorkers();
+      const matrixId = this.matrixIds.get(matrix)!;
+      const rowBytes = matrix.dim * (matrix.storage === 'f16' ? 2 : 4);
+      const shardCount = Math.max(1, Math.min(workers.length, Math.floor((matrix.rows * rowBytes) / this.minShardBytes)));
+      const chosen = shardCount === workers.length ? workers : [...workers].sort((a, b) => a.running.size - b.running.size).slice(0, shardCount);
+      const bounds = Array.from({ length: shardCount + 1 }, (_, i) => Math.round((i * matrix.rows) / shardCount));
+      const job: Job = {
+        ...{ options, onProgress: control.onProgress, resolve, reject, settled: false },
+        cancel: new Int32Array(new SharedArrayBuffer(4)),
+        parts: new Array(shardCount).fill(undefined),
+        progress: new Array(shardCount).fill(undefined),
+        shardRows: bounds.slice(1).map((end, i) => end - bounds[i]),
+        remaining: shardCount,
+      };
+      if (signal) {
+        const onAbort = () => {
+          Atomics.store(job.cancel, 0, 1);
+          this.settle(job, knnAbortError());
+        };
+        signal.addEventListener('abort', onAbort, { once: true });
+        job.detach = () => signal.removeEventListener('abort', onAbort);
+      }
+      const exclude = options.exclude?.map((list) => (list ? Array.from(list) : undefined));
+      chosen.forEach((entry, part) => {
+        const jobId = this.nextId++;
+        this.shards.set(jobId, { job, part, worker: entry });
+        entry.running.add(jobId);
+        entry.worker.ref();
+        this.post(entry, {
+          type: 'search',
+          ...{ jobId, matrixId, queries, k: options.k, metric: options.metric, exclude },
+          rowRange: [bounds[part], bounds[part + 1]],
+          cancel: job.cancel,
+          progressIntervalMs: this.progressIntervalMs,
+        });
+      });
+    });
+  }
+
+  private settle(job: Job, outcome: Error | KnnResult[]): void {
+    if (job.settled) return;
+    job.settled = true;
+    job.detach?.();
+    if (outcome instanceof Error) job.reject(outcome);
+    else job.resolve(outcome);
+  }
+
+  private finishShard(jobId: number): { job: Job; part: number } | undefined {
+    const shard = this.shards.get(jobId);
+    if (!shard) return undefined;
+    this.shards.delete(jobId);
+    shard.worker.running.delete(jobId);
+    if (shard.worker.running.size === 0) shard.worker.worker.unref();
+    return shard;
+  }
+
+  private onReply(reply: KnnWorkerReply): void {
+    switch (reply.type) {
+      case 'progress': {
+        const shard = this.shards.get(reply.jobId);
+        if (!shard || shard.job.settled || !shard.job.onProgress) return;
+        const { job } = shard;
+        job.progress[shard.part] = reply.progress;
+        const sum = { rowsDone: 0, rows: 0, blocksDone: 0, blocks: 0 };
+        job.progress.forEach((p, i) => {
+          sum.rowsDone += p?.rowsDone ?? 0;
+          sum.rows += p?.rows ?? job.shardRows[i];
+          sum.blocksDone += p?.blocksDone ?? 0;
+          sum.blocks += p?.blocks ?? 0;
+        });
+        job.onProgress?.(sum);
+        return;
+      }
+      case 'result': {
+        const shard = this.finishShard(reply.jobId);
+        if (!shard) return;
+        const { job, part } = shard;
+        job.parts[part] = reply.ids.map((ids, q) => ({ ids, scores: reply.scores[q], keys: reply.keys[q] }));
+        if (--job.remaining > 0 || job.settled) return;
+        const parts = job.parts as RankedKnnResult[][];
+        const merged = parts.length === 1 ? parts[0] : mergeRanked(parts, job.options.k, job.options.metric);
+        this.settle(job, merged.map(({ ids, scores }) => ({ ids, scores })));
+        return;
+      }
+      case 'error': {
+        const shard = this.finishShard(reply.jobId);
+        if (!shard) return;
+        Atomics.store(shard.job.cancel, 0, 1); // the other parts need not finish
+        this.settle(shard.job, rebuildError(reply.error));
+        return;
+      }
+    }
+  }
+
+  private onWorkerLost(entry: PoolWorker, error: Error): void {
+    if (!this.workers?.includes(entry)) return;
+    for (const jobId of [...entry.running]) {
+      const shard = this.finishShard(jobId);
+      if (shard) {
+        Atomics.store(shard.job.cancel, 0, 1);
+        this.settle(shard.job, error);
+      }
+    }
+    if (this.closed) return;
+    // Replace the worker; the replacement gets the settings and every registered matrix again.
+    this.workers[this.workers.indexOf(entry)] = this.startWorker();
+    void entry.worker.terminate();
+  }
+
+  /** Stops the workers; running searches reject. */
+  async close(): Promise<void> {
+    if (this.closed) return;
+    this.closed = true;
+    const workers = this.workers ?? [];
+    this.workers = undefined;
+    for (const [jobId, shard] of [...this.shards]) {
+      this.finishShard(jobId);
+      this.settle(shard.job, new ModelLensError('cancelled', 'the kNN pool was closed while a search ran'));
+    }
+    this.matrixIds.clear();
+    await Promise.all(workers.map((entry) => entry.worker.terminate()));
+  }
+}
