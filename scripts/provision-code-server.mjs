@@ -30,6 +30,10 @@ const VSCODE_NATIVE_MODULES = [
 
 const MARKER = '.model-lens-provisioned.json';
 
+// Scripts on even when started from an npm script of a project that turns them off (npm_config_* env),
+// and in the foreground so the compiler's output lands in provision.log.
+const REBUILD_FLAGS = ['--ignore-scripts=false', '--foreground-scripts'];
+
 export function defaultCacheRoot() {
   return process.env.MODEL_LENS_CACHE || path.join(os.homedir(), '.cache', 'model-lens');
 }
@@ -101,7 +105,7 @@ async function provisionInto(dir, log) {
     // node-pty's post-install step runs `npx node-gyp` to write compile_commands.json, which needs a
     // download and fails after pty.node is built. The binary check below is what counts.
     const tolerateFailure = mod.name === 'node-pty';
-    await run(`compile ${mod.name}`, vscode, ['rebuild', mod.name, '--foreground-scripts'], {
+    await run(`compile ${mod.name}`, vscode, ['rebuild', mod.name, ...REBUILD_FLAGS], {
       tolerateFailure,
       // prebuild-install would otherwise try to download a prebuilt binary first.
       env: mod.fromSource ? { npm_config_build_from_source: 'true' } : {},
@@ -122,7 +126,7 @@ async function provisionInto(dir, log) {
   await symlink('code-linux.sh', path.join(vscode, 'bin', 'remote-cli', 'code-server'));
   await symlink('browser-linux.sh', path.join(vscode, 'bin', 'helpers', 'browser.sh'));
 
-  await run('compile argon2', dir, ['rebuild', 'argon2', '--foreground-scripts'], {
+  await run('compile argon2', dir, ['rebuild', 'argon2', ...REBUILD_FLAGS], {
     env: { npm_config_build_from_source: 'true' }, // node-pre-gyp would otherwise try a download first
   });
   await expectFile(path.join(dir, 'node_modules', 'argon2', 'lib', 'binding', 'napi-v3', 'argon2.node'), 'compile argon2', logFile);

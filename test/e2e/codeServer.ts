@@ -9,7 +9,7 @@
 // sessions never see each other's state. Set MODEL_LENS_E2E_KEEP=1 to keep the temporary folders.
 
 import { spawn, type ChildProcess } from 'node:child_process';
-import { createWriteStream, existsSync } from 'node:fs';
+import { createWriteStream, existsSync, rmSync } from 'node:fs';
 import * as fs from 'node:fs/promises';
 import { createRequire } from 'node:module';
 import * as net from 'node:net';
@@ -53,6 +53,7 @@ export const DETERMINISTIC_SETTINGS: Record<string, unknown> = {
 };
 
 const LOG_DIR = path.join(os.tmpdir(), 'model-lens-e2e-logs');
+const EXIT_SIGNALS: NodeJS.Signals[] = ['SIGINT', 'SIGTERM', 'SIGHUP'];
 
 export interface StartOptions {
   /** Folder whose contents are copied into a fresh workspace folder (omit for an empty one). */
@@ -79,7 +80,8 @@ export interface Session {
   readonly port: number;
   /** The workspace folder that code-server has open. */
   readonly workspace: string;
-  /** code-server's output and the browser's console errors; kept after stop(). */
+  /** code-server's output and the browser's console errors; kept after stop(), when VS Code's own logs
+   * (e.g. the extension host's) are copied beside it into `<name>-vscode-logs/`. */
   readonly logFile: string;
   /** Opens a workspace file by clicking through the Explorer; resolves when its tab is active. */
   openFile(relativePath: string): Promise<void>;
@@ -119,15 +121,35 @@ export async function startCodeServer(options: StartOptions = {}): Promise<Sessi
   const tmp = await fs.mkdtemp(path.join(os.tmpdir(), 'model-lens-e2e-'));
   await fs.mkdir(LOG_DIR, { recursive: true });
   const logFile = path.join(LOG_DIR, `${path.basename(tmp)}.log`);
+  const vscodeLogDir = path.join(LOG_DIR, `${path.basename(tmp)}-vscode-logs`);
   const log = createWriteStream(logFile, { flags: 'a' });
   log.on('error', () => undefined); // a late write from a dying process must not crash the test run
+  const dirs = {
+    userData: path.join(tmp, 'user-data'),
+    extensions: path.join(tmp, 'extensions'),
+    browser: path.join(tmp, 'browser-profile'),
+    xdgConfig: path.join(tmp, 'xdg-config'),
+    xdgData: path.join(tmp, 'xdg-data'),
+  };
   let server: ChildProcess | undefined;
   let context: BrowserContext | undefined;
   let stopped = false;
 
-  // If the test process dies without calling stop(), still take code-server down with it.
-  const killOnExit = () => killGroup(server, 'SIGKILL');
+  // If the test process ends without calling stop(), still take code-server's process group down with it.
+  const killOnExit = () => {
+    killGroup(server, 'SIGKILL');
+    if (!process.env.MODEL_LENS_E2E_KEEP) rmSync(tmp, { recursive: true, force: true });
+  };
+  const killOnSignal = (signal: NodeJS.Signals) => {
+    killOnExit();
+    // Re-raise for the default action (exit) unless someone else handles the signal.
+    if (process.listenerCount(signal) === 1) {
+      process.removeListener(signal, killOnSignal);
+      process.kill(process.pid, signal);
+    }
+  };
   process.once('exit', killOnExit);
+  for (const signal of EXIT_SIGNALS) process.on(signal, killOnSignal);
 
   const stop = async () => {
     if (stopped) return;
@@ -137,18 +159,14 @@ export async function startCodeServer(options: StartOptions = {}): Promise<Sessi
     server?.stdout?.unpipe(log);
     server?.stderr?.unpipe(log);
     process.removeListener('exit', killOnExit);
+    for (const signal of EXIT_SIGNALS) process.removeListener(signal, killOnSignal);
     await new Promise((resolve) => log.end(resolve));
+    // VS Code's own logs (extension host, server, renderer) sit in user-data; keep them beside our log.
+    await fs.cp(path.join(dirs.userData, 'logs'), vscodeLogDir, { recursive: true }).catch(() => undefined);
     if (!process.env.MODEL_LENS_E2E_KEEP) await fs.rm(tmp, { recursive: true, force: true });
   };
 
   try {
-    const dirs = {
-      userData: path.join(tmp, 'user-data'),
-      extensions: path.join(tmp, 'extensions'),
-      browser: path.join(tmp, 'browser-profile'),
-      xdgConfig: path.join(tmp, 'xdg-config'),
-      xdgData: path.join(tmp, 'xdg-data'),
-    };
     for (const dir of Object.values(dirs)) await fs.mkdir(dir, { recursive: true });
     const workspace = await prepareWorkspace(tmp, options);
     await writeJsonFile(path.join(dirs.userData, 'User', 'settings.json'), { ...DETERMINISTIC_SETTINGS, ...options.settings });
@@ -260,8 +278,10 @@ function createSession(base: Pick<Session, 'page' | 'context' | 'url' | 'port' |
           await page.waitForTimeout(300); // the editor may still be rendering
           continue;
         }
-        // Leave the word first: monaco only starts a new hover on a fresh mouse move over a new position.
-        await page.mouse.move(box.x + box.width / 2, Math.max(2, box.y - 120), { steps: 2 });
+        // Leave the word first: monaco starts a new hover only on a fresh mouse move onto the position. The
+        // parking spot is the empty middle of the activity bar, where nothing shows a hover of its own.
+        const viewport = page.viewportSize() ?? { width: 1400, height: 900 };
+        await page.mouse.move(4, viewport.height / 2, { steps: 2 });
         await page.waitForTimeout(attempt === 0 ? 50 : 400);
         await page.mouse.move(box.x + box.width / 2, box.y + box.height / 2, { steps: 4 });
         const shown = await waitForHover(page, Math.min(5_000, Math.max(0, deadline - Date.now())));
@@ -407,7 +427,8 @@ async function readNotifications(page: Page): Promise<string[]> {
 async function waitForHover(page: Page, timeoutMs: number): Promise<string | undefined> {
   const deadline = Date.now() + timeoutMs;
   do {
-    const texts = await page.locator('.monaco-hover:not(.hidden) .monaco-hover-content').allInnerTexts();
+    // Workbench tooltips (tabs, status bar) are built from the same hover widget: leave them out.
+    const texts = await page.locator('.monaco-hover:not(.hidden):not(.workbench-hover) .monaco-hover-content').allInnerTexts();
     const text = texts.map((t) => t.trim()).filter(Boolean).join('\n');
     if (text && !/^Loading\.\.\.$/.test(text)) return text;
     await page.waitForTimeout(100);
