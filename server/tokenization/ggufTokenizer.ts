@@ -104,7 +104,7 @@ function addedTokens(vocab: GgufVocabulary): Record<string, unknown>[] {
 
 /**
  * BPE merges from SentencePiece scores: every split of every normal piece into two pieces of the vocabulary, best
- * merged score first (ties: shorter left piece first, then lower ids). This is llama.cpp's SPM order.
+ * merged score first (ties: lower left id, then lower right id). This is llama.cpp's SPM order.
  */
 export function mergesFromScores(tokens: readonly string[], scores: ArrayLike<number>, types?: ArrayLike<number>): [string, string][] {
   const mergeable = new Map<string, number>();
@@ -112,7 +112,7 @@ export function mergesFromScores(tokens: readonly string[], scores: ArrayLike<nu
     const type = types ? types[id] : TOKEN_TYPE_NORMAL;
     if ((type === TOKEN_TYPE_NORMAL || type === TOKEN_TYPE_USER_DEFINED) && !mergeable.has(tokens[id])) mergeable.set(tokens[id], id);
   }
-  const found: { left: string; right: string; score: number; leftId: number; rightId: number; leftLength: number }[] = [];
+  const found: { left: string; right: string; score: number; leftId: number; rightId: number }[] = [];
   for (const [piece, id] of mergeable) {
     if (piece.length < 2) continue;
     const codePoints = Array.from(piece);
@@ -124,7 +124,7 @@ export function mergesFromScores(tokens: readonly string[], scores: ArrayLike<nu
       const leftId = mergeable.get(left);
       const rightId = mergeable.get(right);
       if (leftId !== undefined && rightId !== undefined) {
-        found.push({ left, right, score: Number(scores[id]), leftId, rightId, leftLength: i });
+        found.push({ left, right, score: Number(scores[id]), leftId, rightId });
       }
     }
   }
