@@ -1,29 +1,26 @@
 /**
- * The token strip webview in a real browser: bundles webview/tokenStrip/main.ts with esbuild, serves it on 127.0.0.1
- * inside the HTML that `buildWebviewHtml` makes (so the strict CSP applies), stubs `acquireVsCodeApi`, and drives
- * Debian Chromium through playwright-core. Screenshots of the light, dark and high-contrast renderings go to
+ * The token strip webview in a real browser (test/support/webviewPage.ts): bundled with esbuild, served inside the
+ * HTML that `buildWebviewHtml` makes (so the strict CSP applies), with `acquireVsCodeApi` stubbed, in Debian Chromium
+ * through playwright-core. Screenshots of the light, dark and high-contrast renderings go to
  * test-results/.
  *
  * Run: node --import tsx --test test/unit/tokenStripWebview.test.ts
  */
 import assert from 'node:assert/strict';
-import { existsSync } from 'node:fs';
-import { mkdir, mkdtemp, readFile, rm, stat } from 'node:fs/promises';
-import { createServer, type Server } from 'node:http';
-import type { AddressInfo } from 'node:net';
-import { tmpdir } from 'node:os';
 import path from 'node:path';
 import { after, before, describe, test } from 'node:test';
-import { fileURLToPath } from 'node:url';
-import { build } from 'esbuild';
-import { chromium, type Browser, type Page } from 'playwright-core';
+import type { Page } from 'playwright-core';
 import { buildWebviewHtml, makeNonce } from '../../extension/webviewHtml';
 import type { TokenizationResult } from '../../server/protocol';
 import type { FromTokenStrip, TokenStripState } from '../../webview/messages';
-
-const repoRoot = fileURLToPath(new URL('../..', import.meta.url));
-const resultsDir = path.join(repoRoot, 'test-results');
-const CHROMIUM = '/usr/bin/chromium';
+import {
+  CHROMIUM_SKIP,
+  postedMessages,
+  RESULTS_DIR,
+  WebviewPageServer,
+  type OpenedPage,
+  type ThemeName,
+} from '../support/webviewPage';
 
 // ---- data: real tokenizations of one text, ids and offsets as the tokenizers produce them --------------------------
 
@@ -83,153 +80,10 @@ function longState(tokens: number): TokenStripState {
   };
 }
 
-// ---- page: the real webview HTML plus a stub of acquireVsCodeApi and a theme -----------------------------------------
+let pages: WebviewPageServer;
 
-const STUB = `(() => {
-  const KEY = 'modelLensTestState';
-  window.__posted = [];
-  window.__setStateCalls = [];
-  window.acquireVsCodeApi = () => ({
-    postMessage: (m) => { window.__posted.push(m); },
-    getState: () => { const s = sessionStorage.getItem(KEY); return s === null ? undefined : JSON.parse(s); },
-    setState: (s) => { window.__setStateCalls.push(s); sessionStorage.setItem(KEY, JSON.stringify(s)); },
-  });
-})();`;
-
-const THEMES: Record<string, { bodyClass: string; vars: Record<string, string> }> = {
-  light: {
-    bodyClass: 'vscode-light',
-    vars: {
-      'font-family': 'system-ui, "DejaVu Sans", sans-serif',
-      'font-size': '13px',
-      'editor-font-family': '"DejaVu Sans Mono", monospace',
-      'editor-font-size': '13px',
-      foreground: '#3b3b3b',
-      descriptionForeground: '#717171',
-      'sideBar-background': '#f8f8f8',
-      'editor-background': '#ffffff',
-      focusBorder: '#005fb8',
-      'charts-blue': '#1a85ff',
-      'charts-red': '#e51400',
-      'charts-green': '#388a34',
-      'charts-yellow': '#bf8803',
-      'charts-orange': '#d18616',
-      'charts-purple': '#652d90',
-      'button-secondaryBackground': '#e5e5e5',
-      'button-secondaryForeground': '#3b3b3b',
-      'button-secondaryHoverBackground': '#cccccc',
-      'button-border': '#0000001a',
-      'widget-border': '#e5e5e5',
-      'badge-background': '#cccccc',
-      'badge-foreground': '#3b3b3b',
-      'inputValidation-errorBackground': '#f2dede',
-      'inputValidation-errorBorder': '#be1100',
-    },
-  },
-  dark: {
-    bodyClass: 'vscode-dark',
-    vars: {
-      'font-family': 'system-ui, "DejaVu Sans", sans-serif',
-      'font-size': '13px',
-      'editor-font-family': '"DejaVu Sans Mono", monospace',
-      'editor-font-size': '13px',
-      foreground: '#cccccc',
-      descriptionForeground: '#9d9d9d',
-      'sideBar-background': '#181818',
-      'editor-background': '#1f1f1f',
-      focusBorder: '#0078d4',
-      'charts-blue': '#3794ff',
-      'charts-red': '#f14c4c',
-      'charts-green': '#89d185',
-      'charts-yellow': '#cca700',
-      'charts-orange': '#d18616',
-      'charts-purple': '#b180d7',
-      'button-secondaryBackground': '#313131',
-      'button-secondaryForeground': '#cccccc',
-      'button-secondaryHoverBackground': '#3c3c3c',
-      'button-border': '#ffffff12',
-      'widget-border': '#313131',
-      'badge-background': '#616161',
-      'badge-foreground': '#f8f8f8',
-      'inputValidation-errorBackground': '#5a1d1d',
-      'inputValidation-errorBorder': '#be1100',
-    },
-  },
-  hc: {
-    bodyClass: 'vscode-high-contrast',
-    vars: {
-      'font-family': 'system-ui, "DejaVu Sans", sans-serif',
-      'font-size': '13px',
-      'editor-font-family': '"DejaVu Sans Mono", monospace',
-      'editor-font-size': '13px',
-      foreground: '#ffffff',
-      descriptionForeground: '#ffffffb3',
-      'sideBar-background': '#000000',
-      'editor-background': '#000000',
-      focusBorder: '#f38518',
-      contrastBorder: '#6fc3df',
-      contrastActiveBorder: '#f38518',
-      'charts-blue': '#3794ff',
-      'charts-red': '#f14c4c',
-      'charts-green': '#89d185',
-      'charts-yellow': '#cca700',
-      'charts-orange': '#d18616',
-      'charts-purple': '#b180d7',
-      'button-border': '#6fc3df',
-      'widget-border': '#6fc3df',
-      'badge-background': '#000000',
-      'badge-foreground': '#ffffff',
-    },
-  },
-};
-
-function themeCss(theme: string): string {
-  const vars = Object.entries(THEMES[theme]!.vars)
-    .map(([k, v]) => `  --vscode-${k}: ${v};`)
-    .join('\n');
-  return `:root {\n${vars}\n}\n`;
-}
-
-let tempDir = '';
-let bundlePath = '';
-let server: Server;
-let origin = '';
-let browser: Browser;
-
-function pageHtml(theme: string): string {
-  const nonce = makeNonce();
-  const html = buildWebviewHtml({
-    cspSource: origin,
-    scriptUri: `${origin}/tokenStrip.js`,
-    styleUri: `${origin}/tokenStrip.css`,
-    nonce,
-    title: 'Token strip',
-  });
-  return html
-    .replace(
-      '</head>',
-      `<link rel="stylesheet" href="${origin}/theme-${theme}.css">\n<script nonce="${nonce}">${STUB}</script>\n</head>`,
-    )
-    .replace('<body>', `<body class="${THEMES[theme]!.bodyClass}">`);
-}
-
-interface Harness {
-  page: Page;
-  cspViolations: string[];
-  pageErrors: string[];
-}
-
-async function openPage(theme = 'light', width = 440): Promise<Harness> {
-  const page = await browser.newPage({ viewport: { width, height: 600 }, deviceScaleFactor: 2 });
-  const cspViolations: string[] = [];
-  const pageErrors: string[] = [];
-  page.on('console', (m) => {
-    if (/Content Security Policy/i.test(m.text())) cspViolations.push(m.text());
-  });
-  page.on('pageerror', (e) => pageErrors.push(String(e)));
-  await page.goto(`${origin}/?theme=${theme}`);
-  await page.waitForFunction(() => (window as unknown as { __posted: FromTokenStrip[] }).__posted.length > 0);
-  return { page, cspViolations, pageErrors };
+async function openPage(theme: ThemeName = 'light', width = 440): Promise<OpenedPage> {
+  return pages.open({ theme, width });
 }
 
 async function show(page: Page, state: TokenStripState): Promise<void> {
@@ -238,7 +92,7 @@ async function show(page: Page, state: TokenStripState): Promise<void> {
 }
 
 async function posted(page: Page): Promise<FromTokenStrip[]> {
-  return page.evaluate(() => (window as unknown as { __posted: FromTokenStrip[] }).__posted);
+  return postedMessages<FromTokenStrip>(page);
 }
 
 async function rowTexts(page: Page, selector: string): Promise<string[][]> {
@@ -249,66 +103,17 @@ async function rowTexts(page: Page, selector: string): Promise<string[][]> {
   );
 }
 
-const skip = existsSync(CHROMIUM) ? false : `${CHROMIUM} is not installed`;
-
-describe('token strip webview in Chromium', { skip }, () => {
+describe('token strip webview in Chromium', { skip: CHROMIUM_SKIP }, () => {
   before(async () => {
-    tempDir = await mkdtemp(path.join(tmpdir(), 'model-lens-strip-'));
-    bundlePath = path.join(tempDir, 'tokenStrip.js');
-    await build({
-      entryPoints: [path.join(repoRoot, 'webview/tokenStrip/main.ts')],
-      bundle: true,
-      format: 'iife',
-      platform: 'browser',
-      target: 'es2022',
-      minify: true,
-      outfile: bundlePath,
-      logLevel: 'silent',
-    });
-    const bundle = await readFile(bundlePath);
-    const css = await readFile(path.join(repoRoot, 'media/tokenStrip.css'));
-    server = createServer((req, res) => {
-      const url = new URL(req.url ?? '/', origin);
-      const send = (type: string, body: string | Buffer) => {
-        res.writeHead(200, { 'content-type': type, 'cache-control': 'no-store' });
-        res.end(body);
-      };
-      if (url.pathname === '/') send('text/html; charset=utf-8', pageHtml(url.searchParams.get('theme') ?? 'light'));
-      else if (url.pathname === '/tokenStrip.js') send('text/javascript; charset=utf-8', bundle);
-      else if (url.pathname === '/tokenStrip.css') send('text/css; charset=utf-8', css);
-      else if (/^\/theme-(light|dark|hc)\.css$/.test(url.pathname))
-        send('text/css; charset=utf-8', themeCss(url.pathname.slice(7, -4)));
-      else {
-        res.writeHead(404);
-        res.end();
-      }
-    });
-    await new Promise<void>((resolve) => server.listen(0, '127.0.0.1', resolve));
-    origin = `http://127.0.0.1:${(server.address() as AddressInfo).port}`;
-    browser = await chromium.launch({
-      executablePath: CHROMIUM,
-      headless: true,
-      args: [
-        '--no-sandbox',
-        '--disable-gpu',
-        '--disable-background-networking',
-        '--disable-component-update',
-        '--disable-sync',
-        '--no-first-run',
-        '--disable-quic',
-      ],
-    });
-    await mkdir(resultsDir, { recursive: true });
+    pages = await WebviewPageServer.start({ name: 'tokenStrip', css: 'media/tokenStrip.css', title: 'Token strip' });
   });
 
   after(async () => {
-    await browser?.close();
-    await new Promise<void>((resolve) => (server ? server.close(() => resolve()) : resolve()));
-    if (tempDir) await rm(tempDir, { recursive: true, force: true });
+    await pages?.close();
   });
 
   test('the bundle stays small (d3-selection only)', async () => {
-    const { size } = await stat(bundlePath);
+    const size = await pages.bundleSize();
     assert.ok(size < 40_000, `bundle is ${size} bytes`);
   });
 
@@ -318,7 +123,7 @@ describe('token strip webview in Chromium', { skip }, () => {
       assert.equal(await page.textContent('.empty .hint'), 'Select text and run Model Lens: Tokenize Selection');
       assert.equal(await page.locator('section.row').count(), 0);
       assert.deepEqual(await posted(page), [{ type: 'ready' }]);
-      await page.screenshot({ path: path.join(resultsDir, 'token-strip-empty-light.png') });
+      await page.screenshot({ path: path.join(RESULTS_DIR, 'token-strip-empty-light.png') });
       assert.deepEqual(cspViolations, []);
       assert.deepEqual(pageErrors, []);
     } finally {
@@ -511,12 +316,12 @@ describe('token strip webview in Chromium', { skip }, () => {
   });
 
   test('screenshots: light, dark and high contrast', async () => {
-    for (const theme of ['light', 'dark', 'hc']) {
+    for (const theme of ['light', 'dark', 'hc'] as const) {
       const { page, cspViolations } = await openPage(theme);
       try {
         await show(page, COMPARISON);
         await page.hover('section.row:nth-of-type(1) button.chip:nth-child(4)');
-        await page.screenshot({ path: path.join(resultsDir, `token-strip-${theme}.png`), fullPage: true });
+        await page.screenshot({ path: path.join(RESULTS_DIR, `token-strip-${theme}.png`), fullPage: true });
         await page.evaluate(() =>
           window.postMessage({ type: 'error', message: 'Could not read tokenizer.json: unexpected end of JSON.' }, '*'),
         );
@@ -524,7 +329,7 @@ describe('token strip webview in Chromium', { skip }, () => {
         await page.focus('section.row:nth-of-type(2) button.chip[tabindex="0"]');
         await page.keyboard.press('ArrowRight');
         await page.keyboard.press('ArrowRight');
-        await page.screenshot({ path: path.join(resultsDir, `token-strip-${theme}-error-focus.png`), fullPage: true });
+        await page.screenshot({ path: path.join(RESULTS_DIR, `token-strip-${theme}-error-focus.png`), fullPage: true });
         assert.deepEqual(cspViolations, []);
       } finally {
         await page.close();
