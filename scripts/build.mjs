@@ -19,8 +19,9 @@ const node = {
   sourcemap: production ? false : 'linked',
   minify: production,
   logLevel: 'warning',
-  // sharp is transformers.js's image backend; tokenizers never need it, so it is left out of the bundle.
-  external: ['vscode', 'onnxruntime-node', 'sharp'],
+  external: ['vscode', 'onnxruntime-node'],
+  // sharp is transformers.js's image backend, imported at load time; text never needs it, so a stub stands in.
+  alias: { sharp: join(root, 'server/vendor/sharpUnavailable.ts') },
   // transformers.js reads import.meta.url for its cache paths; give the CJS bundle a working value.
   define: { 'import.meta.url': 'importMetaUrl' },
   banner: { js: "const importMetaUrl = require('url').pathToFileURL(__filename).href;" },

@@ -25,7 +25,11 @@ function run(command, args, cwd = root) {
   if (result.status !== 0) process.exit(result.status || 1);
 }
 
+// A clean production build: no source maps or stale bundles from development builds.
+rmSync(join(root, 'dist'), { recursive: true, force: true });
 run(process.execPath, ['scripts/build.mjs', '--production']);
+/** Runtime files only: no type declarations or source maps from the packages we stage. */
+const runtimeOnly = (source) => !/\.(d\.ts|map|d\.ts\.map|md)$/.test(source);
 
 const stage = join(root, '.cache/vsix-stage');
 rmSync(stage, { recursive: true, force: true });
@@ -37,14 +41,17 @@ for (const file of ['README.md', 'LICENSE', 'CHANGELOG.md']) if (existsSync(join
 // ONNX Runtime: its JS, its common package, and one platform's native binaries.
 const modules = join(stage, 'dist/node_modules');
 const ort = join(root, 'node_modules/onnxruntime-node');
-for (const part of ['package.json', 'dist', 'lib', 'LICENSE']) if (existsSync(join(ort, part))) cpSync(join(ort, part), join(modules, 'onnxruntime-node', part), { recursive: true });
+for (const part of ['package.json', 'dist', 'lib', 'LICENSE']) {
+  if (existsSync(join(ort, part))) cpSync(join(ort, part), join(modules, 'onnxruntime-node', part), { recursive: true, filter: runtimeOnly });
+}
 cpSync(ortBinaries, join(modules, 'onnxruntime-node/bin/napi-v6', platform, arch), { recursive: true });
-cpSync(join(root, 'node_modules/onnxruntime-common'), join(modules, 'onnxruntime-common'), { recursive: true });
+cpSync(join(root, 'node_modules/onnxruntime-common'), join(modules, 'onnxruntime-common'), { recursive: true, filter: runtimeOnly });
 
 const manifest = JSON.parse(readFileSync(join(root, 'package.json'), 'utf8'));
 delete manifest.devDependencies;
 delete manifest.dependencies;
 delete manifest.scripts;
+manifest.files = ['dist/**', 'media/**', ...['README.md', 'LICENSE', 'CHANGELOG.md'].filter((file) => existsSync(join(stage, file)))];
 writeFileSync(join(stage, 'package.json'), `${JSON.stringify(manifest, null, 2)}\n`);
 
 const out = join(root, `${manifest.name}-${manifest.version}-${target}.vsix`);

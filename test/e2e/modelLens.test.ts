@@ -1,0 +1,143 @@
+/**
+ * Model Lens in a real VS Code (code-server), driven through Chromium as a person would: open the demo workspace,
+ * hover strings and id lists, tokenize a selection into the side view, compare tokenizers, survive a server crash.
+ * Screenshots for the README are written to docs/screenshots/.
+ *
+ *   npm test                                  (builds the VSIX first)
+ *   node --import tsx --test test/e2e/modelLens.test.ts   (after npm run package)
+ */
+import assert from 'node:assert/strict';
+import { execFileSync } from 'node:child_process';
+import * as fs from 'node:fs';
+import * as path from 'node:path';
+import { after, before, describe, it } from 'node:test';
+import { loadTokenizer } from '../../server/tokenization/loadTokenizer';
+import { showPiece } from '../../server/tokenization/display';
+import type { TokenizerHandle } from '../../server/tokenization/tokenizer';
+import { buildDemoCheckpoints, DEFAULT_DEMO_DIR } from '../fixtures/buildCheckpoints';
+import { startCodeServer, type Session } from './codeServer';
+
+const ROOT = path.resolve(__dirname, '../..');
+const SCREENSHOTS = path.join(ROOT, 'docs/screenshots');
+const SYSTEM_PROMPT = 'You are a careful assistant. Answer in one short paragraph.';
+
+function findVsix(): string {
+  const vsix = fs.readdirSync(ROOT).find((name) => /^model-lens-.*-linux-x64\.vsix$/.test(name));
+  if (!vsix) execFileSync(process.execPath, ['scripts/package.mjs', '--quiet'], { cwd: ROOT, stdio: 'inherit' });
+  return path.join(ROOT, fs.readdirSync(ROOT).find((name) => /^model-lens-.*-linux-x64\.vsix$/.test(name))!);
+}
+
+describe('Model Lens in VS Code', { timeout: 20 * 60_000 }, () => {
+  let session: Session;
+  let llama: TokenizerHandle;
+  let gemma: TokenizerHandle;
+
+  before(async () => {
+    await buildDemoCheckpoints();
+    llama = await loadTokenizer(path.join(DEFAULT_DEMO_DIR, 'tiny-llama3-f32'));
+    gemma = await loadTokenizer(path.join(DEFAULT_DEMO_DIR, 'tiny-gemma3-f16'));
+    // The demo workspace opens in place: its settings point at ../models, as after `npm start`.
+    session = await startCodeServer({
+      workspace: path.join(ROOT, 'demo/workspace'),
+      openInPlace: true,
+      vsix: findVsix(),
+      settings: { 'workbench.colorTheme': 'Default Dark Modern' },
+      viewport: { width: 1400, height: 900 },
+    });
+  });
+
+  after(async () => {
+    await session?.stop();
+  });
+
+  it('hovering a Python string shows the count and pieces of each active tokenizer', async () => {
+    await session.openFile('prompts.py');
+    const hover = await session.hoverText('careful', { contains: /tiny-gemma3-f16/, timeoutMs: 120_000 });
+    const llamaTokens = llama.tokenize(SYSTEM_PROMPT);
+    const gemmaTokens = gemma.tokenize(SYSTEM_PROMPT);
+    assert.match(hover, new RegExp(`tokens\\s+${llamaTokens.length}\\s+${gemmaTokens.length}`), hover);
+    // Every Llama 3 piece is listed with its id, in order.
+    for (const token of llamaTokens) assert.ok(hover.includes(`${showPiece(token.text)}${token.id}`) || hover.includes(String(token.id)), `missing ${token.text} ${token.id}`);
+    assert.ok(hover.includes('·careful'), 'whitespace is made visible');
+    await session.screenshot(path.join(SCREENSHOTS, 'hover-string.png'));
+  });
+
+  it('hovering a list of ids decodes it', async () => {
+    await session.openFile('token_ids.json');
+    const hover = await session.hoverText('4062', { contains: /quick brown fox/ });
+    assert.match(hover, /The quick brown fox jumps over the lazy dog\./);
+    assert.match(hover, /id 4062 → ·quick/);
+    await session.screenshot(path.join(SCREENSHOTS, 'hover-ids.png'));
+  });
+
+  it('hovering a vocabulary entry shows a token card with the id in each tokenizer', async () => {
+    const hover = await session.hoverText('Ġhello', { contains: /Token/ });
+    assert.match(hover, /id 24748 in tiny-llama3-f32/);
+    assert.match(hover, /tiny-gemma3-f16\s+not in vocabulary/);
+  });
+
+  it('Tokenize Selection draws the chips in the Tokens view', async () => {
+    await session.openFile('prompts.py');
+    await session.selectText(SYSTEM_PROMPT);
+    await session.runCommand('Model Lens: Tokenize Selection');
+    const frame = await session.webviewFrame('Tokens');
+    const chips = frame.locator('.chip');
+    const expected = llama.tokenize(SYSTEM_PROMPT);
+    await chips.first().waitFor({ state: 'visible', timeout: 30_000 });
+    assert.equal(await chips.count(), expected.length);
+    const ids = await chips.evaluateAll((nodes) => nodes.map((node) => node.textContent ?? ''));
+    for (const [index, token] of expected.entries()) assert.ok(ids[index].includes(String(token.id)), `chip ${index}: ${ids[index]} should show ${token.id}`);
+    await session.screenshot(path.join(SCREENSHOTS, 'tokens-view.png'));
+  });
+
+  it('Compare Tokenizers on Selection shows one row per active tokenizer', async () => {
+    await session.openFile('prompts.py');
+    await session.selectText(SYSTEM_PROMPT);
+    await session.runCommand('Model Lens: Compare Tokenizers on Selection');
+    const frame = await session.webviewFrame('Tokens');
+    await frame.locator('.chip').first().waitFor({ state: 'visible', timeout: 30_000 });
+    await waitUntil(async () => (await frame.locator('.chip').count()) === llama.tokenize(SYSTEM_PROMPT).length + gemma.tokenize(SYSTEM_PROMPT).length, 'both rows of chips');
+    const text = await frame.locator('body').innerText();
+    assert.match(text, /tiny-llama3-f32/);
+    assert.match(text, /tiny-gemma3-f16/);
+    await session.screenshot(path.join(SCREENSHOTS, 'compare-tokenizers.png'));
+  });
+
+  it('the status bar counts the tokens of the selection', async () => {
+    await session.openFile('prompts.py');
+    await session.selectText(SYSTEM_PROMPT);
+    const item = session.page.locator('.statusbar-item', { hasText: /tokens/ });
+    await waitUntil(async () => (await item.innerText().catch(() => '')).includes(`${llama.tokenize(SYSTEM_PROMPT).length} tokens`), 'the status bar count');
+  });
+
+  it('the Open Models tree lists the demo checkpoints with their tensors', async () => {
+    await session.page.locator('.activitybar .action-item a[aria-label^="Model Lens"]').click();
+    const tree = session.page.locator('.pane', { has: session.page.locator('.pane-header', { hasText: /Open Models/i }) });
+    await tree.locator('.monaco-list-row', { hasText: 'tiny-llama3-f32' }).waitFor({ state: 'visible', timeout: 30_000 });
+    const rows = await tree.locator('.monaco-list-row').allInnerTexts();
+    for (const name of ['tiny-llama3-f32', 'tiny-gemma3-f16', 'tiny-qwen3-bf16-tied', 'tiny-gpt4o-sharded']) {
+      assert.ok(rows.some((row) => row.includes(name)), `${name} is listed: ${rows.join(' | ')}`);
+    }
+    await session.screenshot(path.join(SCREENSHOTS, 'models-tree.png'));
+  });
+
+  it('a crashed server restarts once, reopens the models and hovers work again', async () => {
+    const killed = execFileSync('pkill', ['-f', 'model-lens-e2e-[^/]*/extensions/.*/dist/server\\.js']).toString();
+    assert.equal(killed, '');
+    await session.waitForNotification(/stopped unexpectedly and was restarted/, 30_000);
+    await session.openFile('prompts.py');
+    const hover = await session.hoverText('careful', { contains: /tiny-gemma3-f16/, timeoutMs: 120_000 });
+    assert.match(hover, /tokens/);
+    const messages = (await session.notifications()).filter((message) => /stopped unexpectedly/.test(message));
+    assert.equal(messages.length, 1, 'one message, not a loop');
+  });
+});
+
+async function waitUntil(probe: () => Promise<boolean>, what: string, timeoutMs = 30_000): Promise<void> {
+  const deadline = Date.now() + timeoutMs;
+  while (Date.now() < deadline) {
+    if (await probe()) return;
+    await new Promise((resolve) => setTimeout(resolve, 250));
+  }
+  assert.fail(`timed out waiting for ${what}`);
+}
