@@ -3,17 +3,12 @@
  * and the typed requests every command uses. Nothing heavy is imported here; the server does the work.
  */
 import * as vscode from 'vscode';
-import {
-  CloseAction,
-  ErrorAction,
+import type {
+  ErrorHandler,
   LanguageClient,
+  LanguageClientOptions,
   RequestType,
-  ResponseError,
-  State,
-  TransportKind,
-  type ErrorHandler,
-  type LanguageClientOptions,
-  type ServerOptions,
+  ServerOptions,
 } from 'vscode-languageclient/node';
 import * as protocol from '../server/protocol';
 import { serverSettings, startupModels } from './config';
@@ -47,6 +42,8 @@ export class ModelLensContext implements vscode.Disposable {
   }
 
   private async start(): Promise<LanguageClient> {
+    // Loaded here, not at the top: activation stays cheap and the client library is read when the server starts.
+    const { LanguageClient, State, TransportKind } = await import('vscode-languageclient/node');
     const module = this.extension.asAbsolutePath('dist/server.js');
     const serverOptions: ServerOptions = {
       run: { module, transport: TransportKind.ipc },
@@ -61,7 +58,7 @@ export class ModelLensContext implements vscode.Disposable {
         settings: initialSettings,
         models: this.models.length > 0 ? this.models.map((model) => model.path) : startupModels(),
       }),
-      errorHandler: this.errorHandler(),
+      errorHandler: await this.errorHandler(),
     };
     const client = new LanguageClient('modelLens', 'Model Lens', serverOptions, clientOptions);
     client.onDidChangeState((event) => {
@@ -82,7 +79,8 @@ export class ModelLensContext implements vscode.Disposable {
   }
 
   /** Restart on a crash with a single message; give up (with one message) after too many crashes. */
-  private errorHandler(): ErrorHandler {
+  private async errorHandler(): Promise<ErrorHandler> {
+    const { CloseAction, ErrorAction } = await import('vscode-languageclient/node');
     return {
       error: () => ({ action: ErrorAction.Continue, handled: true }),
       closed: () => {
@@ -146,8 +144,9 @@ export class ModelLensContext implements vscode.Disposable {
   }
 
   showError(error: unknown): void {
-    if (error instanceof ResponseError && (error.data as protocol.UserErrorData | undefined)?.modelLensError) {
-      void vscode.window.showErrorMessage(error.message);
+    // A ResponseError carrying UserErrorData (checked by shape, so the client library need not be loaded here).
+    if ((error as { data?: protocol.UserErrorData } | undefined)?.data?.modelLensError) {
+      void vscode.window.showErrorMessage((error as Error).message);
       return;
     }
     const message = error instanceof Error ? error.message : String(error);
