@@ -8,10 +8,17 @@ import { registerCommands } from './commands';
 import { ModelTreeProvider } from './modelTree';
 import { TokenCountStatus } from './statusBar';
 import { TokenStripViewProvider } from './tokenStripView';
+import type { TokenStripState } from '../webview/messages';
 
 let context: ModelLensContext | undefined;
 
-export function activate(extension: vscode.ExtensionContext): void {
+/** What activate() returns: a small read-only API, used by the desktop test suite and open to other extensions. */
+export interface ModelLensApi {
+  /** The tokenization the Tokens view shows now, if any. */
+  tokenStripState(): TokenStripState | undefined;
+}
+
+export function activate(extension: vscode.ExtensionContext): ModelLensApi {
   const ctx = (context = new ModelLensContext(extension));
   const tokenStrip = new TokenStripViewProvider(extension.extensionUri);
   const tree = new ModelTreeProvider(ctx);
@@ -30,6 +37,7 @@ export function activate(extension: vscode.ExtensionContext): void {
   );
 
   void ctx.ensureClient().catch((error) => ctx.showError(error));
+  return { tokenStripState: () => tokenStrip.state };
 }
 
 export function deactivate(): Promise<void> | undefined {

@@ -16,6 +16,11 @@ export class TokenStripViewProvider implements vscode.WebviewViewProvider, vscod
 
   constructor(private readonly extensionUri: vscode.Uri) {}
 
+  /** The tokenization shown now (or to be shown when the view opens). */
+  get state(): TokenStripState | undefined {
+    return this.lastState;
+  }
+
   resolveWebviewView(view: vscode.WebviewView): void {
     this.view = view;
     const dist = vscode.Uri.joinPath(this.extensionUri, 'dist', 'webview');
