@@ -36,7 +36,11 @@ rmSync(stage, { recursive: true, force: true });
 mkdirSync(stage, { recursive: true });
 for (const file of ['extension.js', 'server.js', 'cli.js', 'webview']) cpSync(join(root, 'dist', file), join(stage, 'dist', file), { recursive: true });
 cpSync(join(root, 'media'), join(stage, 'media'), { recursive: true });
-for (const file of ['README.md', 'LICENSE', 'CHANGELOG.md']) if (existsSync(join(root, file))) cpSync(join(root, file), join(stage, file));
+for (const file of ['LICENSE', 'CHANGELOG.md']) if (existsSync(join(root, file))) cpSync(join(root, file), join(stage, file));
+// The README's screenshots are relative links into the repository, which a VSIX cannot resolve: leave them out
+// rather than ship broken images.
+const readme = readFileSync(join(root, 'README.md'), 'utf8').replace(/^!\[[^\]]*\]\((?!https?:)[^)]*\)\n\n?/gm, '');
+writeFileSync(join(stage, 'README.md'), readme);
 
 // ONNX Runtime: its JS, its common package, and one platform's native binaries.
 const modules = join(stage, 'dist/node_modules');
