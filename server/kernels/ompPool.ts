@@ -1,0 +1,215 @@
+/**
+ * Runs Batch-OMP (batchOmp.ts) over many targets in worker threads, so the server's event loop stays free. The
+ * dictionary, targets, atom norms, Gram cache and outputs live in SharedArrayBuffers: one copy, seen by every worker.
+ * Targets are handed out in chunks as workers free up, progress is reported as blocks finish (with an ETA), and an
+ * AbortSignal stops the workers at their next step and rejects at once with a 'cancelled' ModelLensError.
+ *
+ * Worker entry: from the bundle, `ompWorker.js` next to the bundled server (`dist/`); from TypeScript sources (tests,
+ * benchmarks), `ompWorker.ts` next to this file, run through tsx's loader.
+ */
+import { existsSync } from 'node:fs';
+import { availableParallelism } from 'node:os';
+import { dirname, join } from 'node:path';
+import { Worker } from 'node:worker_threads';
+import { ModelLensError, type ModelLensErrorCode } from '../errors';
+import {
+  allocateOmpOutput,
+  BatchOmpSolver,
+  createGramCache,
+  resolveOmpOptions,
+  rowNorms,
+  type BatchOmpOptions,
+  type BatchOmpResult,
+  type OmpStats,
+} from './batchOmp';
+import type { OmpWorkerErrorInfo, OmpWorkerReply, OmpWorkerRequest } from './ompMessages';
+import { OmpKernels } from './ompKernels';
+
+export interface OmpProgress {
+  /** Targets finished. */
+  done: number;
+  total: number;
+  /** Seconds left at the rate so far; undefined before the first block finishes. */
+  etaSeconds?: number;
+}
+
+export interface OmpRunControl {
+  signal?: AbortSignal;
+  onProgress?: (progress: OmpProgress) => void;
+}
+
+export interface OmpWorkerEntry {
+  file: string;
+  /** Run the TypeScript source through tsx's require hook (tests and benchmarks, not the bundle). */
+  viaTsx: boolean;
+}
+
+/** Where the worker script is: the bundled `ompWorker.js` beside this code, else the `.ts` source (via tsx). */
+export function resolveOmpWorkerEntry(directory: string = dirname(__filename)): OmpWorkerEntry {
+  const bundled = join(directory, 'ompWorker.js');
+  if (existsSync(bundled)) return { file: bundled, viaTsx: false };
+  const source = join(directory, 'ompWorker.ts');
+  if (existsSync(source)) return { file: source, viaTsx: true };
+  throw new ModelLensError(
+    'not-found',
+    `the OMP worker script is missing: neither ${bundled} nor ${source} exists`,
+    undefined,
+    'Rebuild Model Lens (npm run build); the build must emit dist/ompWorker.js beside dist/server.js.',
+  );
+}
+
+function startWorker(entry: OmpWorkerEntry): Worker {
+  if (!entry.viaTsx) return new Worker(entry.file, { name: 'model-lens-omp' });
+  // Node 20 does not apply `--import tsx` to a worker's own entry module: register tsx's require hook first.
+  const tsxRequireHook = 'tsx/cjs'; // a variable, so bundlers leave this test-only path alone
+  const tsx = require.resolve(tsxRequireHook);
+  return new Worker(`require(${JSON.stringify(tsx)}); require(${JSON.stringify(entry.file)});`, { eval: true, name: 'model-lens-omp' });
+}
+
+export function cancelledError(what = 'the OMP run'): ModelLensError {
+  return new ModelLensError('cancelled', `${what} was cancelled`);
+}
+
+function rebuildError(error: OmpWorkerErrorInfo): Error {
+  if (error.code) return new ModelLensError(error.code as ModelLensErrorCode, error.message, undefined, error.hint);
+  const rebuilt = new Error(`OMP worker: ${error.message}`);
+  rebuilt.name = error.name;
+  if (error.stack) rebuilt.stack = `${rebuilt.name}: ${rebuilt.message}\n  in the worker: ${error.stack}`;
+  return rebuilt;
+}
+
+/** A Float32Array over a SharedArrayBuffer holding `values` (the same array when it already is one). */
+export function toShared(values: Float32Array, length = values.length): Float32Array {
+  if (values.buffer instanceof SharedArrayBuffer && values.length === length) return values;
+  const shared = new Float32Array(new SharedArrayBuffer(length * 4));
+  shared.set(values.subarray(0, length));
+  return shared;
+}
+
+export function defaultOmpWorkers(): number {
+  return Math.max(1, Math.min(4, availableParallelism()));
+}
+
+function mergeStats(into: OmpStats, add: OmpStats): void {
+  into.gramColumnsComputed += add.gramColumnsComputed;
+  into.gramColumnHits += add.gramColumnHits;
+  into.earlyStops += add.earlyStops;
+}
+
+/**
+ * OMP for `count` targets ([count, dim]) over a dictionary of `atoms` rows ([atoms, dim]); see batchOmp.ts for the
+ * semantics. With `workers: 0` it runs in the calling thread (small problems, tests). Throws a 'usage' error for
+ * k > atoms, and a 'cancelled' error when `control.signal` aborts.
+ */
+export async function batchOmp(
+  dictionary: Float32Array,
+  atoms: number,
+  dim: number,
+  targets: Float32Array,
+  count: number,
+  options: BatchOmpOptions = {},
+  control: OmpRunControl = {},
+): Promise<BatchOmpResult> {
+  const resolved = resolveOmpOptions(atoms, dim, options, count);
+  if (dictionary.length < atoms * dim) throw new ModelLensError('mismatch', `the dictionary has ${dictionary.length} values, fewer than ${atoms} × ${dim}`);
+  if (targets.length < count * dim) throw new ModelLensError('mismatch', `the targets have ${targets.length} values, fewer than ${count} × ${dim}`);
+  const { signal, onProgress } = control;
+  if (signal?.aborted) throw cancelledError();
+  const workers = Math.min(options.workers ?? defaultOmpWorkers(), Math.max(1, Math.ceil(count / 8)));
+  const stats: OmpStats = { route: resolved.route, gramColumnsComputed: 0, gramColumnHits: 0, earlyStops: 0 };
+  const started = performance.now();
+  let done = 0;
+  const report = (targetsDone: number) => {
+    done += targetsDone;
+    if (!onProgress) return;
+    const elapsed = (performance.now() - started) / 1000;
+    onProgress({ done, total: count, etaSeconds: done > 0 ? (elapsed / done) * (count - done) : undefined });
+  };
+  const cache = resolved.route === 'gram' && resolved.gramCacheBytes >= atoms * 4 ? createGramCache(atoms, resolved.gramCacheBytes) : undefined;
+
+  if (workers <= 0 || options.workers === 0) {
+    const kernels = await OmpKernels.create({ intraOpThreads: 0, ...options.kernels });
+    try {
+      const solver = new BatchOmpSolver(dictionary, atoms, dim, resolved, kernels, rowNorms(dictionary, atoms, dim), cache);
+      const output = allocateOmpOutput(count, resolved.k);
+      await solver.solve(targets, 0, count, output, { shouldStop: () => signal?.aborted === true, onTargetsDone: report });
+      if (signal?.aborted) throw cancelledError();
+      return { ...output, stats: { ...solver.stats } };
+    } finally {
+      await kernels.release();
+    }
+  }
+
+  const sharedDictionary = toShared(dictionary, atoms * dim);
+  const sharedTargets = toShared(targets, count * dim);
+  const norms = rowNorms(sharedDictionary, atoms, dim, new Float32Array(new SharedArrayBuffer(atoms * 4)));
+  const output = allocateOmpOutput(count, resolved.k, true);
+  const cancel = new Int32Array(new SharedArrayBuffer(4));
+  const entry = resolveOmpWorkerEntry();
+  // Chunks small enough to balance the workers, large enough to fill a lockstep block.
+  const chunk = Math.max(1, Math.min(count, Math.max(32, Math.ceil(count / (workers * 8)))));
+  const ranges: [number, number][] = [];
+  for (let first = 0; first < count; first += chunk) ranges.push([first, Math.min(count, first + chunk)]);
+
+  const pool: Worker[] = [];
+  return new Promise<BatchOmpResult>((resolve, reject) => {
+    let settled = false;
+    let remaining = ranges.length;
+    const settle = (outcome: Error | BatchOmpResult) => {
+      if (settled) return;
+      settled = true;
+      Atomics.store(cancel, 0, 1);
+      signal?.removeEventListener('abort', onAbort);
+      for (const worker of pool) void worker.terminate();
+      if (outcome instanceof Error) reject(outcome);
+      else resolve(outcome);
+    };
+    const onAbort = () => settle(cancelledError());
+    signal?.addEventListener('abort', onAbort, { once: true });
+    const dispatch = (worker: Worker) => {
+      const range = ranges.shift();
+      if (range) worker.postMessage({ type: 'solve', first: range[0], last: range[1] } satisfies OmpWorkerRequest);
+    };
+    for (let i = 0; i < workers; i++) {
+      const worker = startWorker(entry);
+      pool.push(worker);
+      worker.on('message', (message: OmpWorkerReply) => {
+        if (settled) return;
+        switch (message.type) {
+          case 'ready':
+            dispatch(worker);
+            return;
+          case 'progress':
+            report(message.targets);
+            return;
+          case 'solved':
+            mergeStats(stats, message.stats);
+            if (--remaining === 0) settle({ ...output, stats });
+            else dispatch(worker);
+            return;
+          case 'error':
+            settle(rebuildError(message.error));
+            return;
+        }
+      });
+      worker.on('error', (error) => settle(error instanceof Error ? error : new Error(String(error))));
+      worker.on('exit', (code) => {
+        if (!settled) settle(new Error(`an OMP worker stopped unexpectedly (exit code ${code})`));
+      });
+      worker.postMessage({
+        type: 'init',
+        dictionary: sharedDictionary,
+        privateCopy: options.privateDictionaryCopies ?? atoms * dim * 4 <= 1024 ** 3,
+        atoms,
+        dim,
+        targets: sharedTargets,
+        norms,
+        options: resolved,
+        kernels: options.kernels ?? {},
+        cache,
+        output,
+        cancel,
+      } satisfies OmpWorkerRequest);
+    }
+  });
+}

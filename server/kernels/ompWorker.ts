@@ -1,0 +1,77 @@
+/**
+ * Worker-thread entry for Batch-OMP (started by `batchOmp` in ompPool.ts). The build bundles it to
+ * `dist/ompWorker.js`; tests run this file through tsx. It solves the target ranges it is sent, writing the shared
+ * outputs in place, and stops between steps once the shared cancel flag is set.
+ */
+import { parentPort } from 'node:worker_threads';
+import { isModelLensError } from '../errors';
+import { BatchOmpSolver } from './batchOmp';
+import type { OmpWorkerInit, OmpWorkerReply, OmpWorkerRequest } from './ompMessages';
+import { OmpKernels } from './ompKernels';
+
+const port = parentPort;
+if (!port) throw new Error('ompWorker must run in a worker thread (it is started by batchOmp in ompPool.ts)');
+
+let init: OmpWorkerInit | undefined;
+let solver: Promise<BatchOmpSolver> | undefined;
+let queue: Promise<void> = Promise.resolve();
+
+function reply(message: OmpWorkerReply): void {
+  port!.postMessage(message);
+}
+
+function replyError(error: unknown): void {
+  const e = error instanceof Error ? error : new Error(String(error));
+  reply({ type: 'error', error: { name: e.name, message: e.message, stack: e.stack, ...(isModelLensError(e) ? { code: e.code, hint: e.hint } : {}) } });
+}
+
+async function solveRange(first: number, last: number): Promise<void> {
+  const setup = init!;
+  const current = await solver!;
+  const before = { ...current.stats };
+  await current.solve(setup.targets, first, last, setup.output, {
+    shouldStop: () => Atomics.load(setup.cancel, 0) !== 0,
+    onTargetsDone: (targets) => reply({ type: 'progress', targets }),
+  });
+  if (Atomics.load(setup.cancel, 0) !== 0) return;
+  const stats = current.stats;
+  reply({
+    type: 'solved',
+    first,
+    last,
+    stats: {
+      route: stats.route,
+      gramColumnsComputed: stats.gramColumnsComputed - before.gramColumnsComputed,
+      gramColumnHits: stats.gramColumnHits - before.gramColumnHits,
+      earlyStops: stats.earlyStops - before.earlyStops,
+    },
+  });
+}
+
+port.on('message', (request: OmpWorkerRequest) => {
+  switch (request.type) {
+    case 'init': {
+      // Typed-array views of 4 GiB or more arrive with a wrong length; rebuild every view from its buffer.
+      const view = (array: Float32Array, length: number) => new Float32Array(array.buffer, array.byteOffset, length);
+      const { atoms, dim, options, norms } = request;
+      const cache = request.cache && { ...request.cache, data: view(request.cache.data, request.cache.capacity * atoms) };
+      request.dictionary = view(request.dictionary, atoms * dim);
+      request.targets = view(request.targets, request.output.count * dim);
+      init = request;
+      // A private copy of the dictionary lets ONNX Runtime read it in place (it refuses shared buffers), which is
+      // cheaper than copying blocks of it for every product.
+      const dictionary = request.privateCopy ? request.dictionary.slice(0, atoms * dim) : request.dictionary;
+      solver = OmpKernels.create({ intraOpThreads: 1, ...request.kernels }).then(
+        (kernels) => new BatchOmpSolver(dictionary, atoms, dim, options, kernels, norms, cache),
+      );
+      solver.then(
+        () => reply({ type: 'ready' }),
+        (error) => replyError(error),
+      );
+      break;
+    }
+    case 'solve':
+      queue = queue.then(() => solveRange(request.first, request.last)).catch(replyError);
+      break;
+  }
+});
