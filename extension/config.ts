@@ -41,5 +41,6 @@ export async function serverSettings(): Promise<ServerSettings> {
     activeTokenizers: activeTokenizerSetting(),
     hoverDisabledLanguages: await hoverDisabledLanguages(),
     hoverMaxTokens: vscode.workspace.getConfiguration(SECTION).get<number>('hover.maxTokens', 48),
+    embeddingStorage: vscode.workspace.getConfiguration(SECTION).get<'f32' | 'f16'>('embeddings.storage', 'f32'),
   };
 }

@@ -35,7 +35,16 @@ const webviews = existsSync(join(root, 'webview'))
 
 const builds = [
   { ...node, entryPoints: { extension: join(root, 'extension/extension.ts') }, outdir: join(root, 'dist') },
-  { ...node, entryPoints: { server: join(root, 'server/server.ts') }, outdir: join(root, 'dist') },
+  {
+    ...node,
+    // Worker threads are separate bundles beside server.js, where the server looks for them.
+    entryPoints: {
+      server: join(root, 'server/server.ts'),
+      knnWorker: join(root, 'server/kernels/knnWorker.ts'),
+      projectionWorker: join(root, 'server/features/neighbours/projectionWorker.ts'),
+    },
+    outdir: join(root, 'dist'),
+  },
   {
     ...node,
     entryPoints: { cli: join(root, 'server/cli/main.ts') },

@@ -7,7 +7,14 @@ import { NotificationType, RequestType, RequestType0 } from 'vscode-jsonrpc';
 import type { TokenizerFacts, TokenSpan } from './tokenization/tokenizer';
 import type { ModelFormat } from './registry/types';
 
+import type { NeighbourhoodResult } from './features/neighbours/neighbours';
+import type { ProjectionResult } from './features/neighbours/projection';
+import type { CompareResult } from './features/neighbours/compareModels';
+
 export type { TokenizerFacts, TokenSpan } from './tokenization/tokenizer';
+export type { NeighbourhoodResult, Neighbour, NeighbourEdge, QueryKind } from './features/neighbours/neighbours';
+export type { ProjectionResult, ProjectionMethod, ProjectionSource } from './features/neighbours/projection';
+export type { CompareResult } from './features/neighbours/compareModels';
 
 // ---- shapes -------------------------------------------------------------------------------------------------------
 
@@ -52,6 +59,8 @@ export interface ServerSettings {
   hoverDisabledLanguages: string[];
   /** How many pieces a hover lists before it truncates. */
   hoverMaxTokens: number;
+  /** How embedding matrices are kept for neighbour search: f16 halves the memory. */
+  embeddingStorage: 'f32' | 'f16';
 }
 
 /** The `data` of a ResponseError for a ModelLensError: enough for the UI to show one clear message. */
@@ -86,6 +95,39 @@ export const compareTokenizers = new RequestType<{ text: string; modelIds?: stri
 /** A count only, for the status bar; cheap on large documents. */
 export const countTokens = new RequestType<{ text: string }, { count: number; modelName: string } | null, void>(
   'modelLens/countTokens',
+);
+
+// ---- embedding neighbourhoods ---------------------------------------------------------------------------------
+
+export type Metric = 'cosine' | 'dot' | 'euclidean';
+export type Space = 'input' | 'output';
+
+export interface NeighbourControls {
+  k: number;
+  metric: Metric;
+  space: Space;
+}
+
+/** Neighbours of a token (by its string), an id, or a text (the mean of its tokens). Long loads report progress. */
+export const neighbours = new RequestType<
+  NeighbourControls & { modelId: string; query: { kind: 'token' | 'id' | 'text'; value: string } },
+  NeighbourhoodResult,
+  void
+>('modelLens/neighbours');
+
+/** a − b + c, with the inputs left out of the results. */
+export const analogy = new RequestType<NeighbourControls & { modelId: string; a: string; b: string; c: string }, NeighbourhoodResult, void>(
+  'modelLens/analogy',
+);
+
+export const project = new RequestType<
+  { modelId: string; method: 'pca' | 'umap'; source: 'neighbourhood' | 'selection' | 'sample'; ids?: number[]; sample?: number; space?: Space },
+  ProjectionResult,
+  void
+>('modelLens/project');
+
+export const compareModels = new RequestType<NeighbourControls & { leftId: string; rightId: string; token: string; sample?: number }, CompareResult, void>(
+  'modelLens/compareModels',
 );
 
 // ---- notifications ------------------------------------------------------------------------------------------------

@@ -19,18 +19,30 @@ import { ModelRegistry } from './registry/registry';
 import { describeModel, summariseModel } from './features/summarise';
 import { tokenizeWithModel } from './features/tokenize';
 import { computeHover } from './features/hover/hover';
+import { EmbeddingIndex } from './features/neighbours/embeddingIndex';
+import { findAnalogy, findNeighbours, type Control } from './features/neighbours/neighbours';
+import { projectEmbeddings } from './features/neighbours/projection';
+import { compareModels } from './features/neighbours/compareModels';
+import { setWordVectorCacheDir } from './loaders/wordVectors';
+import type { CancellationToken } from 'vscode-languageserver/node';
 
 export interface InitializationOptions {
   settings?: Partial<protocol.ServerSettings>;
   /** Paths to open as soon as the server is up (start-up models and, after a restart, what was open before). */
   models?: string[];
+  /** Where caches (converted word vectors) may be written: the extension's storage folder. */
+  storagePath?: string;
 }
 
 export const DEFAULT_SETTINGS: protocol.ServerSettings = {
   activeTokenizers: [],
   hoverDisabledLanguages: [],
   hoverMaxTokens: 48,
+  embeddingStorage: 'f32',
 };
+
+/** Operations that outlast this get a progress notification in the editor (with a Cancel button). */
+const PROGRESS_AFTER_MS = 300;
 
 /** Converts a thrown value into what the client receives; user errors keep their file and hint. */
 export function toResponseError(error: unknown, log: (message: string) => void): ResponseError<protocol.UserErrorData | undefined> {
@@ -46,6 +58,7 @@ export function toResponseError(error: unknown, log: (message: string) => void):
 export function startServer(connection: Connection): void {
   const documents = new TextDocuments(TextDocument);
   const registry = new ModelRegistry();
+  const embeddings = new EmbeddingIndex(() => settings.embeddingStorage);
   let settings: protocol.ServerSettings = { ...DEFAULT_SETTINGS };
   let startupModels: string[] = [];
 
@@ -54,10 +67,10 @@ export function startServer(connection: Connection): void {
   const announce = () => void connection.sendNotification(protocol.modelsChanged, summaries());
 
   /** Wraps a handler so that every failure reaches the client as a clear ResponseError and never kills the server. */
-  function handle<P, R>(handler: (params: P) => R | Promise<R>) {
-    return async (params: P): Promise<R | ResponseError<protocol.UserErrorData | undefined>> => {
+  function handle<P, R>(handler: (params: P, token: CancellationToken) => R | Promise<R>) {
+    return async (params: P, token: CancellationToken): Promise<R | ResponseError<protocol.UserErrorData | undefined>> => {
       try {
-        return await handler(params);
+        return await handler(params, token);
       } catch (error) {
         return toResponseError(error, log);
       }
@@ -73,6 +86,7 @@ export function startServer(connection: Connection): void {
     const options = (params.initializationOptions ?? {}) as InitializationOptions;
     applySettings(options.settings ?? {});
     startupModels = options.models ?? [];
+    if (options.storagePath) setWordVectorCacheDir(`${options.storagePath}/vectors`);
     return {
       capabilities: {
         textDocumentSync: TextDocumentSyncKind.Incremental,
@@ -110,12 +124,13 @@ export function startServer(connection: Connection): void {
   );
   connection.onRequest(
     protocol.closeModel,
-    handle(({ id }) => {
+    handle(async ({ id }) => {
       registry.close(id);
+      await embeddings.forget(id);
       announce();
     }),
   );
-  connection.onRequest(protocol.listModels, handle(summaries));
+  connection.onRequest(protocol.listModels, () => summaries());
   connection.onRequest(
     protocol.inspectModel,
     handle(({ id }) => {
@@ -146,6 +161,71 @@ export function startServer(connection: Connection): void {
       return { count: first.tokenizer.tokenize(text).length, modelName: first.name };
     }),
   );
+
+  /**
+   * Runs a long job with cancellation from the request, and an editor progress notification (cancellable too) when
+   * it takes longer than PROGRESS_AFTER_MS, so quick queries do not flash a progress bar.
+   */
+  async function longTask<T>(title: string, token: CancellationToken, run: (control: Control) => Promise<T>): Promise<T> {
+    const abort = new AbortController();
+    const cancelled = token.onCancellationRequested(() => abort.abort());
+    let latest: { message: string; fraction?: number } = { message: '' };
+    let reporter: Awaited<ReturnType<typeof connection.window.createWorkDoneProgress>> | undefined;
+    const timer = setTimeout(async () => {
+      reporter = await connection.window.createWorkDoneProgress().catch(() => undefined);
+      if (!reporter) return;
+      reporter.begin(title, latest.fraction === undefined ? undefined : Math.round(latest.fraction * 100), latest.message, true);
+      reporter.token.onCancellationRequested(() => abort.abort());
+      if (abort.signal.aborted || finished) reporter.done();
+    }, PROGRESS_AFTER_MS);
+    let finished = false;
+    try {
+      return await run({
+        signal: abort.signal,
+        onProgress: (message, fraction) => {
+          latest = { message, fraction };
+          reporter?.report(fraction === undefined ? 0 : Math.round(fraction * 100), message);
+        },
+      });
+    } catch (error) {
+      if (abort.signal.aborted || (error as Error)?.name === 'AbortError') throw new ModelLensError('cancelled', `${title} was cancelled.`);
+      throw error;
+    } finally {
+      finished = true;
+      clearTimeout(timer);
+      cancelled.dispose();
+      reporter?.done();
+    }
+  }
+
+  connection.onRequest(
+    protocol.neighbours,
+    handle(async ({ modelId, query, k, metric, space }, token: CancellationToken) =>
+      longTask('Model Lens: neighbours', token, (control) => findNeighbours(embeddings, registry.get(modelId), query, { k, metric, space }, control)),
+    ),
+  );
+  connection.onRequest(
+    protocol.analogy,
+    handle(async ({ modelId, a, b, c, k, metric, space }, token: CancellationToken) =>
+      longTask('Model Lens: analogy', token, (control) => findAnalogy(embeddings, registry.get(modelId), { a, b, c }, { k, metric, space }, control)),
+    ),
+  );
+  connection.onRequest(
+    protocol.project,
+    handle(async ({ modelId, ...request }, token: CancellationToken) =>
+      longTask(`Model Lens: ${request.method.toUpperCase()} projection`, token, (control) => projectEmbeddings(embeddings, registry.get(modelId), request, control)),
+    ),
+  );
+  connection.onRequest(
+    protocol.compareModels,
+    handle(async ({ leftId, rightId, token: word, k, metric, space, sample }, token: CancellationToken) =>
+      longTask('Model Lens: comparing models', token, (control) =>
+        compareModels(embeddings, registry.get(leftId), registry.get(rightId), { token: word, k, metric, space, sample }, control),
+      ),
+    ),
+  );
+
+  connection.onShutdown(() => embeddings.close());
 
   connection.onHover((params) => {
     const document = documents.get(params.textDocument.uri);

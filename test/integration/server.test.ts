@@ -84,7 +84,7 @@ test('open, inspect and tokenize a tied bf16 checkpoint and a sharded one', asyn
 
 test('compare tokenizers returns one result per active tokenizer, in order', async () => {
   await server.connection.sendRequest(protocol.openModel, { path: GEMMA });
-  await server.connection.sendNotification(protocol.updateSettings, { activeTokenizers: [LLAMA, GEMMA], hoverDisabledLanguages: [], hoverMaxTokens: 48 });
+  await server.connection.sendNotification(protocol.updateSettings, { activeTokenizers: [LLAMA, GEMMA], hoverDisabledLanguages: [], hoverMaxTokens: 48, embeddingStorage: 'f32' });
   const results = await server.connection.sendRequest(protocol.compareTokenizers, { text: 'Tokenizers differ.' });
   assert.deepEqual(results.map((result) => result.modelId), [LLAMA, GEMMA]);
   for (const result of results) assert.equal(result.count, result.tokens.length);
