@@ -10,6 +10,8 @@
 import { mkdirSync, renameSync, writeFileSync } from 'node:fs';
 import * as os from 'node:os';
 import { dirname, join } from 'node:path';
+import { setFlagsFromString } from 'node:v8';
+import { runInNewContext } from 'node:vm';
 import { EmbeddingMatrix, type EmbeddingStorage } from '../server/kernels/embeddingMatrix';
 import { configureKnnKernels, searchNearest, searchNearestNaive, type KnnMetric, type KnnResult } from '../server/kernels/knn';
 import { KnnPool } from '../server/kernels/knnPool';
@@ -45,6 +47,10 @@ const median = (samples: readonly number[]) => quantile(samples, 0.5);
 const p95 = (samples: readonly number[]) => quantile(samples, 0.95);
 const round = (value: number, digits = 2) => Number(value.toFixed(digits));
 const gib = (bytes: number) => bytes / 2 ** 30;
+
+/** Collects garbage between cases, so a finished case's matrix is gone before the next one is built. */
+setFlagsFromString('--expose-gc');
+const collectGarbage = runInNewContext('gc') as () => void;
 
 async function timeIt(run: () => unknown): Promise<number> {
   const start = performance.now();
@@ -146,6 +152,8 @@ interface CaseFigures {
   storage: EmbeddingStorage;
   matrixGiB: number;
   buildMs: number;
+  /** Resident memory of the whole process (workers included) once the matrix is built. */
+  rssGiB: number;
   copyGBps: number;
   floorMs: number;
   floorP95Ms: number;
@@ -168,7 +176,8 @@ async function benchCase(
   const buildStart = performance.now();
   let matrix: EmbeddingMatrix | undefined = syntheticMatrix(rows, dim, storage, rows ^ dim);
   const buildMs = performance.now() - buildStart;
-  console.log(`  built in ${(buildMs / 1000).toFixed(1)} s; rss ${(gib(process.memoryUsage().rss)).toFixed(2)} GiB`);
+  const rssGiB = gib(process.memoryUsage().rss);
+  console.log(`  built in ${(buildMs / 1000).toFixed(1)} s; process rss ${rssGiB.toFixed(2)} GiB (matrix ${gib(matrix.byteLength).toFixed(2)} GiB)`);
 
   const singles = randomQueries(plan.singles + 2, dim, 11);
   const batch = randomQueries(BATCH, dim, 12);
@@ -266,6 +275,7 @@ async function benchCase(
     storage,
     matrixGiB: round(gib(matrix.data.byteLength), 3),
     buildMs: round(buildMs, 0),
+    rssGiB: round(rssGiB),
     copyGBps: round(median(floor.samplesGBps)),
     floorMs: round(median(floors)),
     floorP95Ms: round(p95(floors)),
@@ -277,6 +287,8 @@ async function benchCase(
   await alsoMeasure?.(matrix);
   for (const { pool } of pools) pool.release(matrix);
   matrix = undefined;
+  await new Promise((resolve) => setTimeout(resolve, 100)); // the workers drop their references
+  collectGarbage();
   return result;
 }
 
@@ -345,7 +357,7 @@ async function main(): Promise<void> {
   const big = quick ? { rows: 8192, dim: 4096, name: '8k × 4096 (quick)' } : { rows: 131072, dim: 4096, name: '128k × 4096' };
   const glove = quick ? { rows: 34148, dim: 100, name: '34k × 100 (quick)' } : { rows: 341479, dim: 100, name: 'GloVe-sized 341k × 100' };
   const cases: CaseFigures[] = [];
-  let responsiveness: { idle: Responsiveness; busy: Record<string, Responsiveness & { batchMs: number }> } | undefined;
+  let responsiveness: { idle: Responsiveness; busy: Record<string, Responsiveness & { batchMs: number }>; busyOverIdle: Record<string, Record<string, number>> } | undefined;
 
   // Responsiveness on the biggest matrix: the server's thread while a pool runs a 64-query batch, against idle.
   const measureResponsiveness = async (matrix: EmbeddingMatrix) => {
@@ -362,7 +374,17 @@ async function main(): Promise<void> {
           `p95 ${sampled.timerLagP95Ms} ms; tiny task median ${sampled.tinyTaskMedianMs} ms, p95 ${sampled.tinyTaskP95Ms} ms (${sampled.samples} samples)`,
       );
     }
-    responsiveness = { idle, busy };
+    const ratios = Object.fromEntries(
+      Object.entries(busy).map(([label, b]) => [
+        label,
+        { timerLagMedian: round(b.timerLagMedianMs / idle.timerLagMedianMs), timerLagP95: round(b.timerLagP95Ms / idle.timerLagP95Ms), tinyTaskMedian: round(b.tinyTaskMedianMs / idle.tinyTaskMedianMs), tinyTaskP95: round(b.tinyTaskP95Ms / idle.tinyTaskP95Ms) },
+      ]),
+    );
+    for (const [label, r] of Object.entries(ratios)) {
+      const worst = Math.max(...Object.values(r));
+      console.log(`  ${label}: busy ÷ idle = lag ${r.timerLagMedian}× (median), ${r.timerLagP95}× (p95); task ${r.tinyTaskMedian}×, ${r.tinyTaskP95}× → ${worst <= 2 ? 'within' : 'NOT within'} 2×`);
+    }
+    responsiveness = { idle, busy, busyOverIdle: ratios };
   };
   cases.push(await benchCase(big.name, big.rows, big.dim, 'f32', { singles: 15, batches: 3, naiveSingles: 2, naiveBatchQueries: 2 }, pools, measureResponsiveness));
   cases.push(await benchCase(big.name, big.rows, big.dim, 'f16', { singles: 15, batches: 3, naiveSingles: 2, naiveBatchQueries: 2 }, pools));

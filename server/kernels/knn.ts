@@ -11,9 +11,10 @@
  * is run over blocks of rows, so ORT's multi-threaded SIMD kernels do the work and only k candidates per query and
  * block come back. onnxruntime-node refuses SharedArrayBuffer-backed inputs, so each block is first copied into a
  * small, cache-sized scratch buffer (never the whole matrix). For 'f16' storage the graph casts the half block to
- * float32 in ORT (Cast), so no full-size float32 copy ever exists. The candidates of all blocks are merged, and the
- * final top k are re-scored in float64 in JS; those are the scores returned, the same numbers the naive
- * `searchNearestNaive` computes.
+ * float32 in ORT (Cast), so no full-size float32 copy ever exists. Each block yields k + (excluded) + min(k, 8)
+ * candidates per query by float32 scores (the margin absorbs float32 rounding near the k-th place); the candidates of
+ * all blocks are merged, and the final top k are re-scored in float64 in JS. Those are the scores returned: the same
+ * numbers the naive `searchNearestNaive` computes.
  *
  * `searchNearest` blocks its thread while ORT runs; the server calls it through `KnnPool` (worker threads).
  */

@@ -4,6 +4,8 @@
  * on them. Several searches may run at once: they interleave block by block, so a single query is not stuck behind
  * a long batch.
  */
+import { setFlagsFromString } from 'node:v8';
+import { runInNewContext } from 'node:vm';
 import { parentPort } from 'node:worker_threads';
 import { isModelLensError } from '../errors';
 import { EmbeddingMatrix } from './embeddingMatrix';
@@ -14,6 +16,19 @@ const port = parentPort;
 if (!port) throw new Error('knnWorker must run in a worker thread (it is started by KnnPool)');
 
 const matrices = new Map<number, EmbeddingMatrix>();
+
+/**
+ * A full garbage collection of this worker's heap. A released matrix's SharedArrayBuffers stay alive while any thread
+ * still references them, and an idle worker seldom collects on its own, so the worker collects right after a release.
+ */
+function collectGarbage(): void {
+  try {
+    setFlagsFromString('--expose-gc');
+    (runInNewContext('gc') as () => void)();
+  } catch {
+    // not available: the memory goes with the worker's next ordinary collection
+  }
+}
 
 function reply(message: KnnWorkerReply, transfer: ArrayBuffer[] = []): void {
   port!.postMessage(message, transfer);
@@ -74,6 +89,7 @@ port.on('message', (request: KnnWorkerRequest) => {
       break;
     case 'release':
       matrices.delete(request.matrixId);
+      setImmediate(collectGarbage);
       break;
     case 'search':
       void runSearch(request);
