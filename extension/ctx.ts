@@ -54,8 +54,11 @@ export class ModelLensContext implements vscode.Disposable {
       documentSelector: [{ scheme: 'file' }, { scheme: 'untitled' }],
       outputChannel: this.output,
       // A function, so a restarted server reopens what was open at the moment it crashed.
+      // Command links in hovers (e.g. "Show neighbourhood") run only these commands; <sub> ids need HTML.
+      markdown: { isTrusted: { enabledCommands: ['modelLens.showNeighbourhood'] }, supportHtml: true },
       initializationOptions: () => ({
         settings: initialSettings,
+        storagePath: (this.extension.storageUri ?? this.extension.globalStorageUri).fsPath,
         models: this.models.length > 0 ? this.models.map((model) => model.path) : startupModels(),
       }),
       errorHandler: await this.errorHandler(),

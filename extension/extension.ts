@@ -8,6 +8,8 @@ import { registerCommands } from './commands';
 import { ModelTreeProvider } from './modelTree';
 import { TokenCountStatus } from './statusBar';
 import { TokenStripViewProvider } from './tokenStripView';
+import { NeighbourhoodPanel } from './neighbourhoodPanel';
+import { registerNeighbourhoodCommands } from './neighbourhoodCommands';
 import type { TokenStripState } from '../webview/messages';
 
 let context: ModelLensContext | undefined;
@@ -22,6 +24,7 @@ export function activate(extension: vscode.ExtensionContext): ModelLensApi {
   const ctx = (context = new ModelLensContext(extension));
   const tokenStrip = new TokenStripViewProvider(extension.extensionUri);
   const tree = new ModelTreeProvider(ctx);
+  const neighbourhood = new NeighbourhoodPanel(ctx, extension.extensionUri);
 
   extension.subscriptions.push(
     ctx,
@@ -30,7 +33,9 @@ export function activate(extension: vscode.ExtensionContext): ModelLensApi {
     vscode.window.registerTreeDataProvider('modelLens.models', tree),
     vscode.window.registerWebviewViewProvider(TokenStripViewProvider.viewId, tokenStrip),
     new TokenCountStatus(ctx),
+    neighbourhood,
     ...registerCommands(ctx, tokenStrip),
+    ...registerNeighbourhoodCommands(ctx, neighbourhood, extension.workspaceState),
     vscode.workspace.onDidChangeConfiguration((event) => {
       if (event.affectsConfiguration('modelLens')) void ctx.pushSettings();
     }),

@@ -19,12 +19,14 @@ import { ModelRegistry } from './registry/registry';
 import { describeModel, summariseModel } from './features/summarise';
 import { tokenizeWithModel } from './features/tokenize';
 import { computeHover } from './features/hover/hover';
+import { neighbourSection } from './features/hover/hoverNeighbours';
 import { EmbeddingIndex } from './features/neighbours/embeddingIndex';
 import { findAnalogy, findNeighbours, type Control } from './features/neighbours/neighbours';
 import { projectEmbeddings } from './features/neighbours/projection';
 import { compareModels } from './features/neighbours/compareModels';
 import { setWordVectorCacheDir } from './loaders/wordVectors';
 import type { CancellationToken } from 'vscode-languageserver/node';
+import type { OpenedModel } from './registry/types';
 
 export interface InitializationOptions {
   settings?: Partial<protocol.ServerSettings>;
@@ -100,7 +102,7 @@ export function startServer(connection: Connection): void {
     // Open start-up models one by one; a broken one is reported and the rest still open.
     for (const modelPath of startupModels) {
       try {
-        await registry.open(modelPath);
+        preloadWordVectors(await registry.open(modelPath));
       } catch (error) {
         const message = isModelLensError(error) ? error.toUserMessage() : String(error);
         void connection.window.showErrorMessage(`Model Lens could not open a start-up model: ${message}`);
@@ -118,6 +120,7 @@ export function startServer(connection: Connection): void {
     protocol.openModel,
     handle(async ({ path }) => {
       const model = await registry.open(path);
+      preloadWordVectors(model);
       announce();
       return summariseModel(model, registry.isActive(model));
     }),
@@ -161,6 +164,11 @@ export function startServer(connection: Connection): void {
       return { count: first.tokenizer.tokenize(text).length, modelName: first.name };
     }),
   );
+
+  /** Word vectors exist to be searched: load their matrix in the background so hovers can show neighbours. */
+  function preloadWordVectors(model: OpenedModel): void {
+    if (model.format === 'word-vectors') void embeddings.matrix(model, 'input').catch((error) => log(`Preloading ${model.name} failed: ${String(error)}`));
+  }
 
   /**
    * Runs a long job with cancellation from the request, and an editor progress notification (cancellable too) when
@@ -227,23 +235,21 @@ export function startServer(connection: Connection): void {
 
   connection.onShutdown(() => embeddings.close());
 
-  connection.onHover((params) => {
+  connection.onHover(async (params) => {
     const document = documents.get(params.textDocument.uri);
     if (!document) return null;
     try {
-      const answer = computeHover(
-        {
-          text: document.getText(),
-          languageId: document.languageId,
-          uri: document.uri,
-          offset: document.offsetAt(params.position),
-        },
-        registry.activeTokenizers(),
-        settings,
-      );
+      const request = {
+        text: document.getText(),
+        languageId: document.languageId,
+        uri: document.uri,
+        offset: document.offsetAt(params.position),
+      };
+      const answer = computeHover(request, registry.activeTokenizers(), settings);
       if (!answer) return null;
+      const neighbours = await neighbourSection(embeddings, registry.list(), request).catch(() => undefined);
       return {
-        contents: { kind: 'markdown', value: answer.markdown },
+        contents: { kind: 'markdown', value: neighbours ? `${answer.markdown}\n\n---\n\n${neighbours}` : answer.markdown },
         range: { start: document.positionAt(answer.start), end: document.positionAt(answer.end) },
       };
     } catch (error) {

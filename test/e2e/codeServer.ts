@@ -523,8 +523,8 @@ async function webviewIndexByTitle(page: Page, title: string): Promise<number | 
   const tab = page.locator('.part.editor .tabs-container .tab').filter({ has: page.locator('.label-name', { hasText: exactly(title) }) }).first();
   let area = null;
   if ((await tab.count()) > 0) {
-    // Clicking the tab makes its group the active one.
-    if (!(await tab.evaluate((el) => el.classList.contains('active')))) await tab.click();
+    // Clicking the tab makes its group the active one (a tab can be active in a group that is not).
+    if (!(await tab.evaluate((el) => el.classList.contains('active') && el.closest('.editor-group-container.active') !== null))) await tab.click();
     area = page.locator('.part.editor .editor-group-container.active .editor-container').first();
   } else {
     const pane = page.locator('.pane').filter({ has: page.locator('.pane-header .title', { hasText: exactly(title) }) }).first();

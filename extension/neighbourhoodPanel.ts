@@ -1,0 +1,160 @@
+/**
+ * The Neighbourhood panel: an editor webview (webview/neighbourhood) with the graph, the projection and the model
+ * comparison. It keeps which model and controls the view is using, turns the webview's intents into server
+ * requests, and restores itself after a reload through a WebviewPanelSerializer.
+ */
+import * as vscode from 'vscode';
+import * as protocol from '../server/protocol';
+import type { FromNeighbourhood, ToNeighbourhood } from '../webview/neighbourhoodMessages';
+import type { ModelLensContext } from './ctx';
+import { buildWebviewHtml, makeNonce } from './webviewHtml';
+
+export interface NeighbourhoodTarget extends protocol.NeighbourControls {
+  modelId: string;
+}
+
+export class NeighbourhoodPanel implements vscode.Disposable {
+  static readonly viewType = 'modelLens.neighbourhood';
+  private panel: vscode.WebviewPanel | undefined;
+  private target: NeighbourhoodTarget | undefined;
+  /** The query now shown, so a change of k, metric or space can repeat it. */
+  private lastQuery: { kind: 'token' | 'id' | 'text'; value: string } | undefined;
+  private pending: ToNeighbourhood[] = [];
+  private ready = false;
+  private readonly disposables: vscode.Disposable[] = [];
+
+  constructor(
+    private readonly ctx: ModelLensContext,
+    private readonly extensionUri: vscode.Uri,
+  ) {
+    this.disposables.push(
+      vscode.window.registerWebviewPanelSerializer(NeighbourhoodPanel.viewType, {
+        deserializeWebviewPanel: async (panel) => this.adopt(panel),
+      }),
+    );
+  }
+
+  private adopt(panel: vscode.WebviewPanel): void {
+    this.panel = panel;
+    this.ready = false;
+    const dist = vscode.Uri.joinPath(this.extensionUri, 'dist', 'webview');
+    const media = vscode.Uri.joinPath(this.extensionUri, 'media');
+    panel.webview.options = { enableScripts: true, localResourceRoots: [dist, media] };
+    panel.webview.html = buildWebviewHtml({
+      cspSource: panel.webview.cspSource,
+      scriptUri: panel.webview.asWebviewUri(vscode.Uri.joinPath(dist, 'neighbourhood.js')).toString(),
+      styleUri: panel.webview.asWebviewUri(vscode.Uri.joinPath(media, 'neighbourhood.css')).toString(),
+      nonce: makeNonce(),
+      title: 'Neighbourhood',
+    });
+    panel.iconPath = vscode.Uri.joinPath(media, 'activity.svg');
+    const subscriptions = [
+      panel.webview.onDidReceiveMessage((message: FromNeighbourhood) => void this.receive(message)),
+      panel.onDidDispose(() => {
+        this.panel = undefined;
+        for (const subscription of subscriptions) subscription.dispose();
+      }),
+    ];
+  }
+
+  private reveal(): void {
+    if (this.panel) {
+      this.panel.reveal(undefined, true);
+      return;
+    }
+    this.adopt(vscode.window.createWebviewPanel(NeighbourhoodPanel.viewType, 'Neighbourhood', { viewColumn: vscode.ViewColumn.Beside, preserveFocus: true }, {}));
+  }
+
+  private post(message: ToNeighbourhood): void {
+    if (!this.panel) return;
+    if (!this.ready) this.pending.push(message);
+    else void this.panel.webview.postMessage(message);
+  }
+
+  /** Runs a request with the panel showing that it is busy; user errors appear in the panel and once as a notification. */
+  private async run<R>(busy: string, request: () => Promise<R | undefined>): Promise<R | undefined> {
+    this.post({ type: 'busy', message: busy });
+    const result = await request();
+    if (result === undefined) this.post({ type: 'error', message: `${busy} failed; see the notification or "Model Lens: Show Log".` });
+    return result;
+  }
+
+  async showNeighbours(target: NeighbourhoodTarget, query: { kind: 'token' | 'id' | 'text'; value: string }): Promise<protocol.NeighbourhoodResult | undefined> {
+    this.target = target;
+    this.lastQuery = query;
+    this.reveal();
+    const result = await this.run(`Finding the neighbours of "${query.value}"`, () =>
+      this.ctx.request(protocol.neighbours, { ...target, query }),
+    );
+    if (result) this.post({ type: 'neighbours', state: result });
+    return result;
+  }
+
+  async showAnalogy(target: NeighbourhoodTarget, words: { a: string; b: string; c: string }): Promise<void> {
+    this.target = target;
+    this.reveal();
+    const result = await this.run(`${words.a} − ${words.b} + ${words.c}`, () => this.ctx.request(protocol.analogy, { ...target, ...words }));
+    if (result) this.post({ type: 'neighbours', state: result });
+  }
+
+  async showProjection(modelId: string, request: { method: protocol.ProjectionMethod; source: protocol.ProjectionSource; ids?: number[]; sample?: number }): Promise<void> {
+    this.reveal();
+    const result = await this.run(`${request.method.toUpperCase()} projection`, () =>
+      this.ctx.request(protocol.project, { modelId, method: request.method, source: request.source, ids: request.ids, sample: request.sample, space: this.target?.space }),
+    );
+    if (result) this.post({ type: 'projection', state: result });
+  }
+
+  async showComparison(leftId: string, rightId: string, token: string, controls: protocol.NeighbourControls): Promise<void> {
+    this.reveal();
+    const result = await this.run(`Comparing the neighbours of "${token}"`, () =>
+      this.ctx.request(protocol.compareModels, { leftId, rightId, token, ...controls }),
+    );
+    if (result) this.post({ type: 'compare', state: result });
+  }
+
+  private async receive(message: FromNeighbourhood): Promise<void> {
+    switch (message.type) {
+      case 'ready':
+        this.ready = true;
+        for (const queued of this.pending.splice(0)) void this.panel?.webview.postMessage(queued);
+        return;
+      case 'recentre': {
+        const target = this.target ?? this.defaultTarget();
+        if (!target) return;
+        const query = 'id' in message ? { kind: 'id' as const, value: String(message.id) } : { kind: 'token' as const, value: message.token };
+        await this.showNeighbours(target, query);
+        return;
+      }
+      case 'setControls': {
+        const target = this.target ?? this.defaultTarget();
+        if (!target || !this.lastQuery) return;
+        await this.showNeighbours({ ...target, k: message.k, metric: message.metric, space: message.space }, this.lastQuery);
+        return;
+      }
+      case 'project': {
+        const target = this.target ?? this.defaultTarget();
+        if (target) await this.showProjection(target.modelId, { method: message.method, source: message.source, ids: message.ids });
+        return;
+      }
+      case 'copy':
+        await vscode.env.clipboard.writeText(message.text);
+        void vscode.window.setStatusBarMessage(`Model Lens: copied as ${message.format.toUpperCase()}`, 2000);
+        return;
+      case 'openCompare':
+        await vscode.commands.executeCommand('modelLens.compareModels', { token: message.token });
+        return;
+    }
+  }
+
+  /** After a reload the panel knows its pictures but not its model: use the first model with an embedding. */
+  private defaultTarget(): NeighbourhoodTarget | undefined {
+    const model = this.ctx.openModels.find((candidate) => candidate.embeddings.input);
+    return model && { modelId: model.id, k: 20, metric: 'cosine', space: 'input' };
+  }
+
+  dispose(): void {
+    this.panel?.dispose();
+    for (const disposable of this.disposables) disposable.dispose();
+  }
+}
