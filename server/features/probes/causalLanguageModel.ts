@@ -1,0 +1,53 @@
+/**
+ * What the copy probe needs from a language model, and how it gets one for an opened model.
+ *
+ * A `CausalLanguageModel` is a tokenizer and a function from a token sequence to the logits of the next token. Model
+ * runners (a Backpack runner is being built separately, issue 5; an ONNX LM through transformers.js could follow)
+ * register themselves here; `openCausalLanguageModel` asks each in turn, and when none can run the model it throws an
+ * 'unsupported' error that says what is supported, which the CLI prints as one line (exit 2).
+ */
+import { unsupported } from '../../errors';
+import type { OpenedModel } from '../../registry/types';
+import type { TokenizerHandle } from '../../tokenization/tokenizer';
+
+export interface CausalLanguageModel {
+  tokenizer: TokenizerHandle;
+  /** Logits over the vocabulary for the token after `ids` (length ≥ the tokenizer's largest id + 1). */
+  nextTokenLogits(ids: number[]): Promise<Float32Array>;
+}
+
+export interface CausalLanguageModelRunner {
+  /** For messages, e.g. "Backpack (backpack-gpt2 safetensors)". */
+  description: string;
+  /** Cheap check on the opened model (format, config, tensor names); never runs it. */
+  canRun(model: OpenedModel): boolean;
+  open(model: OpenedModel): Promise<CausalLanguageModel>;
+}
+
+const runners: CausalLanguageModelRunner[] = [];
+
+/** Adds a runner (a later registration of the same runner object is ignored). Returns a function that removes it. */
+export function registerCausalLanguageModelRunner(runner: CausalLanguageModelRunner): () => void {
+  if (!runners.includes(runner)) runners.push(runner);
+  return () => {
+    const index = runners.indexOf(runner);
+    if (index >= 0) runners.splice(index, 1);
+  };
+}
+
+/** The descriptions of the registered runners. */
+export function causalLanguageModelRunners(): string[] {
+  return runners.map((runner) => runner.description);
+}
+
+/** A runnable language model for `model`, or an 'unsupported' error naming what can run. */
+export async function openCausalLanguageModel(model: OpenedModel): Promise<CausalLanguageModel> {
+  const runner = runners.find((candidate) => candidate.canRun(model));
+  if (runner) return runner.open(model);
+  const supported = runners.length > 0 ? `Supported: ${runners.map((r) => r.description).join('; ')}.` : 'No model runner is available in this build yet.';
+  throw unsupported(
+    model.path,
+    `cannot run next-token logits for this ${model.format} model: the copy probe needs a causal language model that Model Lens can run.`,
+    `${supported} A Backpack language-model runner is being built separately; until then the copy probe runs only through its API with a model you provide.`,
+  );
+}
