@@ -42,6 +42,7 @@ const builds = [
       server: join(root, 'server/server.ts'),
       knnWorker: join(root, 'server/kernels/knnWorker.ts'),
       projectionWorker: join(root, 'server/features/neighbours/projectionWorker.ts'),
+      permutationWorker: join(root, 'server/features/probes/permutationWorker.ts'),
     },
     outdir: join(root, 'dist'),
   },

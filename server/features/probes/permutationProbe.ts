@@ -13,9 +13,8 @@
  * Worker entry: from the bundle, `permutationWorker.js` next to the bundled code (`dist/`); from TypeScript sources
  * (tests, benchmarks), `permutationWorker.ts` next to this file, run through tsx.
  */
-import { existsSync } from 'node:fs';
-import { dirname, join } from 'node:path';
-import { Worker } from 'node:worker_threads';
+import { dirname } from 'node:path';
+import { resolveWorkerEntry, startWorker, type WorkerEntry } from '../../kernels/workerThreads';
 import { ModelLensError, type ModelLensErrorCode } from '../../errors';
 import type { PermutationProbeProgress, PermutationProbeResult } from './permutationEnsemble';
 import { resolvePermutationProbeOptions, type PermutationProbeOptions } from './permutationOptions';
@@ -29,32 +28,11 @@ export type { PermutationProbeOptions, ResolvedPermutationProbeOptions, Permutat
 export type { ReproductionOptions, ReproductionResult, ReproductionRow } from './permutationPreset';
 export { PAPER_EXPERIMENT_1 } from './permutationPreset';
 
-export interface PermutationWorkerEntry {
-  file: string;
-  /** Run the TypeScript source through tsx's require hook (tests and benchmarks, not the bundle). */
-  viaTsx: boolean;
-}
+export type PermutationWorkerEntry = WorkerEntry;
 
 /** Where the worker script is: the bundled `permutationWorker.js` beside this code, else the `.ts` source (via tsx). */
 export function resolvePermutationWorkerEntry(directory: string = dirname(__filename)): PermutationWorkerEntry {
-  const bundled = join(directory, 'permutationWorker.js');
-  if (existsSync(bundled)) return { file: bundled, viaTsx: false };
-  const source = join(directory, 'permutationWorker.ts');
-  if (existsSync(source)) return { file: source, viaTsx: true };
-  throw new ModelLensError(
-    'not-found',
-    `the permutation-probe worker script is missing: neither ${bundled} nor ${source} exists`,
-    undefined,
-    'Rebuild Model Lens (npm run build); the build must emit dist/permutationWorker.js beside dist/server.js.',
-  );
-}
-
-function startWorker(entry: PermutationWorkerEntry): Worker {
-  if (!entry.viaTsx) return new Worker(entry.file, { name: 'model-lens-permutation' });
-  // Node 20 does not apply `--import tsx` from execArgv to a worker's entry: register tsx's require hook first.
-  const tsxRequireHook = 'tsx/cjs'; // a variable, so bundlers leave this test-only path alone
-  const tsx = require.resolve(tsxRequireHook);
-  return new Worker(`require(${JSON.stringify(tsx)}); require(${JSON.stringify(entry.file)});`, { eval: true, name: 'model-lens-permutation' });
+  return resolveWorkerEntry('permutationWorker', directory, directory);
 }
 
 export interface PermutationRunControl {
@@ -89,7 +67,7 @@ function runInWorker<T>(task: PermutationWorkerTask, control: PermutationRunCont
   return new Promise<T>((resolve, reject) => {
     const { signal } = control;
     if (signal?.aborted) return reject(permutationAbortError());
-    const worker = startWorker(control.workerEntry ?? resolvePermutationWorkerEntry());
+    const worker = startWorker(control.workerEntry ?? resolvePermutationWorkerEntry(), 'model-lens-permutation');
     const cancel = new Int32Array(new SharedArrayBuffer(4));
     const jobId = nextJobId++;
     let settled = false;
