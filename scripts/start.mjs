@@ -12,9 +12,13 @@ import { provisionCodeServer } from './provision-code-server.mjs';
 const root = join(dirname(fileURLToPath(import.meta.url)), '..');
 const requestedPort = Number(process.env.PORT ?? process.argv[process.argv.indexOf('--port') + 1] ?? NaN);
 
+// code-server writes a config file and data under XDG folders; keep them inside the demo profile, not in $HOME.
+const profile = join(root, '.cache/demo-vscode');
+const env = { ...process.env, XDG_CONFIG_HOME: join(profile, 'xdg-config'), XDG_DATA_HOME: join(profile, 'xdg-data') };
+
 function step(title, command, args) {
   console.log(`▶ ${title}`);
-  const result = spawnSync(command, args, { cwd: root, stdio: 'inherit' });
+  const result = spawnSync(command, args, { cwd: root, stdio: 'inherit', env });
   if (result.status !== 0) process.exit(result.status || 1);
 }
 
@@ -37,7 +41,6 @@ console.log('▶ provision VS Code (code-server; minutes the first time, cached 
 const entry = await provisionCodeServer({ log: (line) => console.log(`  ${line}`) });
 
 // A persistent profile for the demo, so settings and layout survive restarts.
-const profile = join(root, '.cache/demo-vscode');
 const userData = join(profile, 'user-data');
 const extensions = join(profile, 'extensions');
 mkdirSync(join(userData, 'User'), { recursive: true });
@@ -77,7 +80,7 @@ if (!existsSync(workspace)) {
 const server = spawn(
   process.execPath,
   [entry, '--auth', 'none', '--bind-addr', `127.0.0.1:${port}`, '--disable-telemetry', '--disable-update-check', '--disable-workspace-trust', ...common, workspace],
-  { cwd: root, stdio: ['ignore', 'pipe', 'pipe'] },
+  { cwd: root, stdio: ['ignore', 'pipe', 'pipe'], env },
 );
 const url = `http://127.0.0.1:${port}/?folder=${encodeURIComponent(workspace)}`;
 let announced = false;
