@@ -10,6 +10,14 @@ import type { ModelFormat } from './registry/types';
 import type { NeighbourhoodResult } from './features/neighbours/neighbours';
 import type { ProjectionResult } from './features/neighbours/projection';
 import type { CompareResult } from './features/neighbours/compareModels';
+import type {
+  PermutationProbeOptions,
+  PermutationProbeResult,
+  PermutationTheoryOptions,
+  PermutationTheoryResult,
+  ReproductionResult,
+} from './features/probes/permutationProbe';
+import type { CopyProbeOptions, CopyProbeResult } from './features/probes/copyProbe';
 
 export type { TokenizerFacts, TokenSpan } from './tokenization/tokenizer';
 export type { NeighbourhoodResult, Neighbour, NeighbourEdge, QueryKind } from './features/neighbours/neighbours';
@@ -129,6 +137,21 @@ export const project = new RequestType<
 export const compareModels = new RequestType<NeighbourControls & { leftId: string; rightId: string; token: string; sample?: number }, CompareResult, void>(
   'modelLens/compareModels',
 );
+
+// ---- permutation-learning probes ------------------------------------------------------------------------------
+
+/** The closed-form theory: instant. */
+export const permutationTheory = new RequestType<{ k: number; options?: PermutationTheoryOptions }, PermutationTheoryResult, void>(
+  'modelLens/permutationTheory',
+);
+/** Trains and evaluates an ensemble in a worker, with progress and cancellation. */
+export const permutationProbe = new RequestType<PermutationProbeOptions, PermutationProbeResult, void>('modelLens/permutationProbe');
+/** Experiment 1 of the paper, at a width this machine affords. */
+export const permutationReproduction = new RequestType<{ width?: number }, ReproductionResult, void>('modelLens/permutationReproduction');
+/** The copy/permute probe on an open causal language model. */
+export const copyProbe = new RequestType<{ modelId: string; options?: CopyProbeOptions }, CopyProbeResult, void>('modelLens/copyProbe');
+
+export type { PermutationProbeOptions, PermutationProbeResult, PermutationTheoryResult, ReproductionResult, CopyProbeResult };
 
 // ---- notifications ------------------------------------------------------------------------------------------------
 

@@ -25,6 +25,9 @@ import { findAnalogy, findNeighbours, type Control } from './features/neighbours
 import { projectEmbeddings } from './features/neighbours/projection';
 import { compareModels } from './features/neighbours/compareModels';
 import { setWordVectorCacheDir } from './loaders/wordVectors';
+import { permutationTheory, runPermutationProbe, runPermutationReproduction } from './features/probes/permutationProbe';
+import { runCopyProbe } from './features/probes/copyProbe';
+import { openCausalLanguageModel } from './features/probes/causalLanguageModel';
 import type { CancellationToken } from 'vscode-languageserver/node';
 import type { OpenedModel } from './registry/types';
 
@@ -231,6 +234,34 @@ export function startServer(connection: Connection): void {
         compareModels(embeddings, registry.get(leftId), registry.get(rightId), { token: word, k, metric, space, sample }, control),
       ),
     ),
+  );
+
+  connection.onRequest(
+    protocol.permutationTheory,
+    handle(({ k, options }) => permutationTheory(k, options)),
+  );
+  const probeProgress = (control: Control) => (progress: { phase: string; k: number; models: number; maxModels: number }) =>
+    control.onProgress?.(`k = ${progress.k}: ${progress.phase} member ${progress.models} of ${progress.maxModels}`, progress.models / Math.max(1, progress.maxModels));
+  connection.onRequest(
+    protocol.permutationProbe,
+    handle((options, token: CancellationToken) =>
+      longTask('Model Lens: permutation probe', token, (control) => runPermutationProbe(options, { signal: control.signal, onProgress: probeProgress(control) })),
+    ),
+  );
+  connection.onRequest(
+    protocol.permutationReproduction,
+    handle((options, token: CancellationToken) =>
+      longTask('Model Lens: reproducing the paper', token, (control) => runPermutationReproduction(options, { signal: control.signal, onProgress: probeProgress(control) })),
+    ),
+  );
+  connection.onRequest(
+    protocol.copyProbe,
+    handle(async ({ modelId, options }, token: CancellationToken) => {
+      const model = await openCausalLanguageModel(registry.get(modelId));
+      return longTask('Model Lens: copy probe', token, (control) =>
+        runCopyProbe(model, options, { signal: control.signal, onProgress: (progress) => control.onProgress?.('probing', progress.fraction) }),
+      );
+    }),
   );
 
   connection.onShutdown(() => embeddings.close());
