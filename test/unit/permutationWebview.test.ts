@@ -124,7 +124,7 @@ const attr = (page: Page, selector: string, name: string) => page.getAttribute(s
 /** The y (in plot coordinates) of a y-axis tick by its label. */
 async function tickY(page: Page, plot: string, label: string): Promise<number> {
   const transform = await page.evaluate(
-    ([p, l]) => [...document.querySelectorAll(`svg[data-plot="${p}"] g.y-axis g.tick`)].find((t) => t.textContent === l)?.getAttribute('transform') ?? '',
+    ([p, l]) => Array.from(document.querySelectorAll(`svg[data-plot="${p}"] g.y-axis g.tick`)).find((t) => t.textContent === l)?.getAttribute('transform') ?? '',
     [plot, label],
   );
   const match = /translate\([^,]+,\s*([-\d.]+)\)/.exec(transform);
