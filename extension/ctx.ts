@@ -135,6 +135,18 @@ export class ModelLensContext implements vscode.Disposable {
     }
   }
 
+  /** Like `request`, with a cancellation token: a cancelled request resolves to undefined without a message. */
+  async requestCancellable<P, R>(type: RequestType<P, R, void>, params: P, token: vscode.CancellationToken): Promise<R | undefined> {
+    const client = await this.ensureClient();
+    try {
+      return await client.sendRequest(type, params, token);
+    } catch (error) {
+      if (token.isCancellationRequested) return undefined;
+      this.showError(error);
+      return undefined;
+    }
+  }
+
   /** Like `request`, but failures are only logged: for background work such as the status bar count. */
   async requestQuietly<P, R>(type: RequestType<P, R, void>, params: P): Promise<R | undefined> {
     if (!this.client || !this.client.isRunning()) return undefined;

@@ -10,6 +10,8 @@ import { TokenCountStatus } from './statusBar';
 import { TokenStripViewProvider } from './tokenStripView';
 import { NeighbourhoodPanel } from './neighbourhoodPanel';
 import { registerNeighbourhoodCommands } from './neighbourhoodCommands';
+import { PermutationPanel } from './permutationPanel';
+import { registerProbeCommands } from './probeCommands';
 import type { TokenStripState } from '../webview/messages';
 
 let context: ModelLensContext | undefined;
@@ -25,6 +27,7 @@ export function activate(extension: vscode.ExtensionContext): ModelLensApi {
   const tokenStrip = new TokenStripViewProvider(extension.extensionUri);
   const tree = new ModelTreeProvider(ctx);
   const neighbourhood = new NeighbourhoodPanel(ctx, extension.extensionUri);
+  const permutation = new PermutationPanel(ctx, extension.extensionUri);
 
   extension.subscriptions.push(
     ctx,
@@ -36,6 +39,8 @@ export function activate(extension: vscode.ExtensionContext): ModelLensApi {
     neighbourhood,
     ...registerCommands(ctx, tokenStrip),
     ...registerNeighbourhoodCommands(ctx, neighbourhood, extension.workspaceState),
+    permutation,
+    ...registerProbeCommands(ctx, permutation),
     vscode.workspace.onDidChangeConfiguration((event) => {
       if (event.affectsConfiguration('modelLens')) void ctx.pushSettings();
     }),
