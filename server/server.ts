@@ -66,6 +66,9 @@ export function startServer(connection: Connection): void {
   const embeddings = new EmbeddingIndex(() => settings.embeddingStorage);
   let settings: protocol.ServerSettings = { ...DEFAULT_SETTINGS };
   let startupModels: string[] = [];
+  // Requests wait for the start-up models, so a command run while they load sees them instead of "nothing open".
+  let startupDone!: () => void;
+  const startup = new Promise<void>((resolve) => (startupDone = resolve));
 
   const log = (message: string) => connection.console.log(message);
   const summaries = () => registry.list().map((model) => summariseModel(model, registry.isActive(model)));
@@ -75,6 +78,7 @@ export function startServer(connection: Connection): void {
   function handle<P, R>(handler: (params: P, token: CancellationToken) => R | Promise<R>) {
     return async (params: P, token: CancellationToken): Promise<R | ResponseError<protocol.UserErrorData | undefined>> => {
       try {
+        await startup;
         return await handler(params, token);
       } catch (error) {
         return toResponseError(error, log);
@@ -110,8 +114,9 @@ export function startServer(connection: Connection): void {
         const message = isModelLensError(error) ? error.toUserMessage() : String(error);
         void connection.window.showErrorMessage(`Model Lens could not open a start-up model: ${message}`);
       }
+      announce(); // each model appears as soon as it is open
     }
-    announce();
+    startupDone();
   });
 
   connection.onNotification(protocol.updateSettings, (next) => {

@@ -146,6 +146,23 @@ describe('Model Lens in VS Code', { timeout: 20 * 60_000 }, () => {
     assert.match(hover, /Show neighbourhood/);
   });
 
+  it('Run Permutation Probe draws the accuracy curve and the ensemble sizes against k', async () => {
+    await session.runCommand('Model Lens: Run Permutation Probe…');
+    await session.page.locator('.quick-input-widget .quick-input-list .monaco-list-row', { hasText: 'Run an ensemble' }).first().click();
+    for (const value of ['5', '128']) {
+      const input = session.page.locator('.quick-input-widget .quick-input-box input');
+      await input.waitFor({ state: 'visible', timeout: 10_000 });
+      await input.fill(value);
+      await input.press('Enter');
+    }
+    const frame = await session.webviewFrame('Permutation Probe', 60_000);
+    const empirical = frame.locator('svg[data-plot="accuracy"] [data-series="empirical"]');
+    await waitUntil(async () => Number((await empirical.getAttribute('data-points').catch(() => '0')) ?? 0) > 0, 'the empirical accuracy curve', 120_000);
+    assert.ok(Number(await frame.locator('svg[data-plot="accuracy"] [data-series="theory"]').getAttribute('data-points')) > 0, 'the theory curve');
+    assert.equal(Number(await frame.locator('svg[data-plot="ensemble-size"] [data-series="paper"]').getAttribute('data-points')), 6, "the paper's six sizes");
+    await session.screenshot(path.join(SCREENSHOTS, 'permutation-probe.png'));
+  });
+
   it('a crashed server restarts once, reopens the models and hovers work again', async () => {
     const killed = execFileSync('pkill', ['-f', 'model-lens-e2e-[^/]*/extensions/.*/dist/server\\.js']).toString();
     assert.equal(killed, '');
