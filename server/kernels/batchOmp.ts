@@ -254,7 +254,8 @@ export class BatchOmpSolver {
   private columnScratch = new Float32Array(0);
   // route 'residual'
   private residuals = new Float32Array(0);
-  private alpha = new Float32Array(0);
+  private bestIndex = new Int32Array(0);
+  private bestValue = new Float32Array(0);
   private marks = new Uint8Array(0);
   private residualRow = new Float64Array(0);
 
@@ -553,8 +554,10 @@ export class BatchOmpSolver {
     const { k } = options;
     const stop = () => control.shouldStop?.() === true;
     if (this.residuals.length < this.block * dim) this.residuals = new Float32Array(this.block * dim);
-    if (this.alpha.length < this.block * n) this.alpha = new Float32Array(this.block * n);
-    if (this.marks.length < n) this.marks = new Uint8Array(n);
+    if (this.bestIndex.length < this.block) {
+      this.bestIndex = new Int32Array(this.block);
+      this.bestValue = new Float32Array(this.block);
+    }
     this.loadBlock(targets, start, count);
     this.residuals.set(this.y.subarray(0, count * dim));
     const order = new Int32Array(count);
@@ -569,15 +572,15 @@ export class BatchOmpSolver {
         order[m++] = b;
       }
       if (m === 0) break;
-      const alpha = this.alpha;
-      await kernels.correlate(dictionary, dim, 0, n, this.residuals, m, (from, rows, scores) => {
-        for (let i = 0; i < m; i++) alpha.set(scores.subarray(i * rows, (i + 1) * rows), i * n + from);
-      }, stop);
+      // The best atom per target straight from ONNX Runtime (|α| and ArgMax fused into the product). A selected atom
+      // scores ≈ 0 after the refit, so one on top means the residual is orthogonal to every atom.
+      await kernels.bestRows(dictionary, dim, n, this.residuals, m, this.inverseNorms, this.bestIndex, this.bestValue, stop);
       if (stop()) return;
       for (let i = 0; i < m; i++) {
         const b = order[i];
-        const atom = this.argmaxUnused(alpha, i * n, b);
-        if (atom < 0 || this.orthogonal(b, alpha[i * n + atom], atom)) {
+        const atom = this.bestIndex[i];
+        const alpha = atom >= 0 && this.inverseNorms ? this.bestValue[i] * this.norms[atom] : this.bestValue[i];
+        if (atom < 0 || this.isSelected(b, atom) || this.orthogonal(b, alpha, atom)) {
           this.finish(b, start + b, out);
           continue;
         }

@@ -68,6 +68,38 @@ function updateAndRankGraph(scaled: boolean): Uint8Array {
   });
 }
 
+/**
+ * The best row of a block for each query: ArgMax over |q·x| (× 1/|x| when scaled), the first on ties, and its score.
+ * Only `count` values leave ONNX Runtime instead of count × block scores.
+ */
+function bestRowGraph(scaled: boolean): Uint8Array {
+  const inputs: OnnxValueInfo[] = [
+    { name: 'q', type: OnnxType.float, dims: ['n', 'd'] },
+    { name: 'x', type: OnnxType.float, dims: ['b', 'd'] },
+  ];
+  const nodes: OnnxNode[] = [
+    { op: 'Gemm', inputs: ['q', 'x'], outputs: ['s'], attributes: { transB: int(1) } },
+    { op: 'Abs', inputs: ['s'], outputs: ['magnitude'] },
+  ];
+  let ranked = 'magnitude';
+  if (scaled) {
+    inputs.push({ name: 'inverse_norms', type: OnnxType.float, dims: [1, 'b'] });
+    nodes.push({ op: 'Mul', inputs: ['magnitude', 'inverse_norms'], outputs: ['scaled'] });
+    ranked = 'scaled';
+  }
+  nodes.push({ op: 'ArgMax', inputs: [ranked], outputs: ['index'], attributes: { axis: int(1), keepdims: int(0), select_last_index: int(0) } });
+  nodes.push({ op: 'ReduceMax', inputs: [ranked], outputs: ['value'], attributes: { axes: ints([1]), keepdims: int(0) } });
+  return buildOnnxModel({
+    name: scaled ? 'omp_best_row_scaled' : 'omp_best_row',
+    inputs,
+    outputs: [
+      { name: 'value', type: OnnxType.float, dims: ['n'] },
+      { name: 'index', type: OnnxType.int64, dims: ['n'] },
+    ],
+    nodes,
+  });
+}
+
 /** Receives one block of scores: `scores` is [n, rows] row-major for dictionary rows [start, start + rows). */
 export type ScoreSink = (start: number, rows: number, scores: Float32Array) => void;
 
@@ -79,22 +111,80 @@ export class OmpKernels {
     private readonly correlateSession: ort.InferenceSession,
     private readonly rankSession: ort.InferenceSession,
     private readonly rankScaledSession: ort.InferenceSession,
+    private readonly bestSession: ort.InferenceSession,
+    private readonly bestScaledSession: ort.InferenceSession,
   ) {}
 
   static async create(changes: Partial<OmpKernelSettings> = {}): Promise<OmpKernels> {
     const settings = { ...DEFAULT_OMP_KERNEL_SETTINGS, ...changes };
     const options: ort.InferenceSession.SessionOptions = { graphOptimizationLevel: 'all', executionMode: 'sequential', interOpNumThreads: 1 };
     if (settings.intraOpThreads > 0) options.intraOpNumThreads = settings.intraOpThreads;
-    const [correlate, rank, rankScaled] = await Promise.all([
+    const [correlate, rank, rankScaled, best, bestScaled] = await Promise.all([
       ort.InferenceSession.create(correlateGraph(), options),
       ort.InferenceSession.create(updateAndRankGraph(false), options),
       ort.InferenceSession.create(updateAndRankGraph(true), options),
+      ort.InferenceSession.create(bestRowGraph(false), options),
+      ort.InferenceSession.create(bestRowGraph(true), options),
     ]);
-    return new OmpKernels(settings, correlate, rank, rankScaled);
+    return new OmpKernels(settings, correlate, rank, rankScaled, best, bestScaled);
   }
 
   async release(): Promise<void> {
-    await Promise.all([this.correlateSession.release(), this.rankSession.release(), this.rankScaledSession.release()]);
+    await Promise.all([this.correlateSession, this.rankSession, this.rankScaledSession, this.bestSession, this.bestScaledSession].map((s) => s.release()));
+  }
+
+  /** Splits rows [from, to) into blocks ONNX Runtime can read: in place for an ordinary buffer, else copied. */
+  private *blocks(dictionary: Float32Array, dim: number, from: number, to: number): Generator<{ start: number; rows: number; block: Float32Array }> {
+    const shared = dictionary.buffer instanceof SharedArrayBuffer;
+    const blockBytes = shared ? this.settings.blockBytes : 16 * this.settings.blockBytes;
+    const blockRows = Math.max(1, Math.min(to - from, Math.floor(blockBytes / (dim * 4))));
+    if (shared && this.scratch.length < blockRows * dim) this.scratch = new Float32Array(blockRows * dim);
+    for (let start = from; start < to; start += blockRows) {
+      const rows = Math.min(blockRows, to - start);
+      let block = dictionary.subarray(start * dim, (start + rows) * dim);
+      if (shared) {
+        const copy = this.scratch.subarray(0, rows * dim);
+        copy.set(block);
+        block = copy;
+      }
+      yield { start, rows, block };
+    }
+  }
+
+  /**
+   * For each of `count` queries, the dictionary row with the largest |q·x| (÷|x| with `inverseNorms`), the lower index
+   * on ties, and that score. Writes `bestIndex` and `bestValue` (length ≥ count).
+   */
+  async bestRows(
+    dictionary: Float32Array,
+    dim: number,
+    rows: number,
+    queries: Float32Array,
+    count: number,
+    inverseNorms: Float32Array | undefined,
+    bestIndex: Int32Array,
+    bestValue: Float32Array,
+    shouldStop?: () => boolean,
+  ): Promise<void> {
+    bestIndex.fill(-1, 0, count);
+    bestValue.fill(-1, 0, count);
+    if (count === 0) return;
+    const q = new ort.Tensor('float32', queries.length === count * dim ? queries : queries.subarray(0, count * dim), [count, dim]);
+    for (const { start, rows: blockRows, block } of this.blocks(dictionary, dim, 0, rows)) {
+      if (shouldStop?.()) return;
+      const feeds: Record<string, ort.Tensor> = { q, x: new ort.Tensor('float32', block, [blockRows, dim]) };
+      if (inverseNorms) feeds.inverse_norms = new ort.Tensor('float32', inverseNorms.subarray(start, start + blockRows), [1, blockRows]);
+      const output = await (inverseNorms ? this.bestScaledSession : this.bestSession).run(feeds);
+      const values = output.value.data as Float32Array;
+      const indices = output.index.data as BigInt64Array;
+      for (let i = 0; i < count; i++) {
+        // Strictly greater: on a tie the earlier block (the lower index) keeps it.
+        if (values[i] > bestValue[i]) {
+          bestValue[i] = values[i];
+          bestIndex[i] = start + Number(indices[i]);
+        }
+      }
+    }
   }
 
   /**
@@ -113,21 +203,9 @@ export class OmpKernels {
     shouldStop?: () => boolean,
   ): Promise<void> {
     if (count === 0 || to <= from) return;
-    // A shared dictionary is copied a cache-sized block at a time; an ordinary one is read in place, in bigger blocks.
-    const shared = dictionary.buffer instanceof SharedArrayBuffer;
-    const blockBytes = shared ? this.settings.blockBytes : 16 * this.settings.blockBytes;
-    const blockRows = Math.max(1, Math.min(to - from, Math.floor(blockBytes / (dim * 4))));
-    if (shared && this.scratch.length < blockRows * dim) this.scratch = new Float32Array(blockRows * dim);
     const q = new ort.Tensor('float32', queries.length === count * dim ? queries : queries.subarray(0, count * dim), [count, dim]);
-    for (let start = from; start < to; start += blockRows) {
+    for (const { start, rows, block } of this.blocks(dictionary, dim, from, to)) {
       if (shouldStop?.()) return;
-      const rows = Math.min(blockRows, to - start);
-      let block = dictionary.subarray(start * dim, (start + rows) * dim);
-      if (shared) {
-        const copy = this.scratch.subarray(0, rows * dim);
-        copy.set(block);
-        block = copy;
-      }
       const output = await this.correlateSession.run({ q, x: new ort.Tensor('float32', block, [rows, dim]) });
       sink(start, rows, output.s.data as Float32Array);
     }

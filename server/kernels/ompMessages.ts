@@ -28,7 +28,12 @@ export interface OmpWorkerSolve {
   last: number;
 }
 
-export type OmpWorkerRequest = OmpWorkerInit | OmpWorkerSolve;
+/** Finish (or abandon, once cancelled) the queued work, release the ONNX Runtime sessions and let the thread end. */
+export interface OmpWorkerClose {
+  type: 'close';
+}
+
+export type OmpWorkerRequest = OmpWorkerInit | OmpWorkerSolve | OmpWorkerClose;
 
 export interface OmpWorkerErrorInfo {
   name: string;

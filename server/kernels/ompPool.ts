@@ -86,6 +86,9 @@ export function toShared(values: Float32Array, length = values.length): Float32A
   return shared;
 }
 
+/** How long a closed worker may take to finish its current step and end before it is terminated. */
+const CLOSE_GRACE_MS = 60_000;
+
 export function defaultOmpWorkers(): number {
   return Math.max(1, Math.min(4, availableParallelism()));
 }
@@ -160,7 +163,14 @@ export async function batchOmp(
       settled = true;
       Atomics.store(cancel, 0, 1);
       signal?.removeEventListener('abort', onAbort);
-      for (const worker of pool) void worker.terminate();
+      // Workers stop at their next step, release their sessions and end on their own (see ompWorker.ts); one that
+      // has not ended after a grace period is terminated.
+      for (const worker of pool) {
+        worker.postMessage({ type: 'close' } satisfies OmpWorkerRequest);
+        const deadline = setTimeout(() => void worker.terminate(), CLOSE_GRACE_MS);
+        deadline.unref();
+        worker.once('exit', () => clearTimeout(deadline));
+      }
       if (outcome instanceof Error) reject(outcome);
       else resolve(outcome);
     };

@@ -13,6 +13,7 @@ const port = parentPort;
 if (!port) throw new Error('ompWorker must run in a worker thread (it is started by batchOmp in ompPool.ts)');
 
 let init: OmpWorkerInit | undefined;
+let kernels: Promise<OmpKernels> | undefined;
 let solver: Promise<BatchOmpSolver> | undefined;
 let queue: Promise<void> = Promise.resolve();
 
@@ -61,9 +62,8 @@ port.on('message', (request: OmpWorkerRequest) => {
       // A private copy of the dictionary lets ONNX Runtime read it in place (it refuses shared buffers), which is
       // cheaper than copying blocks of it for every product.
       const dictionary = request.privateCopy ? request.dictionary.slice(0, atoms * dim) : request.dictionary;
-      solver = OmpKernels.create({ intraOpThreads: 1, ...request.kernels }).then(
-        (kernels) => new BatchOmpSolver(dictionary, atoms, dim, options, kernels, norms, cache),
-      );
+      kernels = OmpKernels.create({ intraOpThreads: 1, ...request.kernels });
+      solver = kernels.then((created) => new BatchOmpSolver(dictionary, atoms, dim, options, created, norms, cache));
       solver.then(
         () => reply({ type: 'ready' }),
         (error) => replyError(error),
@@ -72,6 +72,16 @@ port.on('message', (request: OmpWorkerRequest) => {
     }
     case 'solve':
       queue = queue.then(() => solveRange(request.first, request.last)).catch(replyError);
+      break;
+    case 'close':
+      // Terminating a thread that still holds ONNX Runtime sessions can abort the whole process (a native error
+      // in a finalizer), so the sessions are released first and the thread ends on its own.
+      queue = queue
+        .then(async () => {
+          await (await kernels?.catch(() => undefined))?.release();
+        })
+        .catch(() => undefined)
+        .finally(() => port.close());
       break;
   }
 });

@@ -5,12 +5,14 @@ import type { Command } from '../command';
 import { inspectCommand } from './inspect';
 import { probeCommand } from './probe';
 import { tokenizeCommand } from './tokenize';
+import { transplantCommand } from './transplant';
 import { analogyCommand, neighboursCommand, projectCommand } from './neighbours';
 
 export const COMMANDS: Record<string, Command> = {
   inspect: inspectCommand,
   probe: probeCommand,
   tokenize: tokenizeCommand,
+  transplant: transplantCommand,
   neighbours: neighboursCommand,
   analogy: analogyCommand,
   project: projectCommand,
