@@ -26,6 +26,9 @@ export class ModelLensContext implements vscode.Disposable {
   private readonly modelsEmitter = new vscode.EventEmitter<protocol.ModelSummary[]>();
   /** Fires whenever the server reports a change in the open models or active tokenizers. */
   readonly onModelsChanged = this.modelsEmitter.event;
+  private readonly transplantEmitter = new vscode.EventEmitter<protocol.TransplantProgress>();
+  /** Progress of a running transplant, for the report panel. */
+  readonly onTransplantProgress = this.transplantEmitter.event;
   private readonly stateEmitter = new vscode.EventEmitter<'starting' | 'running' | 'stopped'>();
   readonly onServerState = this.stateEmitter.event;
 
@@ -71,6 +74,7 @@ export class ModelLensContext implements vscode.Disposable {
     });
     this.stateEmitter.fire('starting');
     await client.start();
+    client.onNotification(protocol.transplantProgress, (progress) => this.transplantEmitter.fire(progress));
     client.onNotification(protocol.modelsChanged, (models) => {
       this.models = models;
       this.modelsEmitter.fire(models);

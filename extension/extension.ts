@@ -12,6 +12,7 @@ import { NeighbourhoodPanel } from './neighbourhoodPanel';
 import { registerNeighbourhoodCommands } from './neighbourhoodCommands';
 import { PermutationPanel } from './permutationPanel';
 import { registerProbeCommands } from './probeCommands';
+import { TransplantPanel, registerTransplantCommands } from './transplantPanel';
 import type { TokenStripState } from '../webview/messages';
 
 let context: ModelLensContext | undefined;
@@ -28,6 +29,7 @@ export function activate(extension: vscode.ExtensionContext): ModelLensApi {
   const tree = new ModelTreeProvider(ctx);
   const neighbourhood = new NeighbourhoodPanel(ctx, extension.extensionUri);
   const permutation = new PermutationPanel(ctx, extension.extensionUri);
+  const transplant = new TransplantPanel(ctx, extension.extensionUri);
 
   extension.subscriptions.push(
     ctx,
@@ -41,6 +43,8 @@ export function activate(extension: vscode.ExtensionContext): ModelLensApi {
     ...registerNeighbourhoodCommands(ctx, neighbourhood, extension.workspaceState),
     permutation,
     ...registerProbeCommands(ctx, permutation),
+    transplant,
+    ...registerTransplantCommands(ctx, transplant),
     vscode.workspace.onDidChangeConfiguration((event) => {
       if (event.affectsConfiguration('modelLens')) void ctx.pushSettings();
     }),

@@ -43,6 +43,7 @@ const builds = [
       knnWorker: join(root, 'server/kernels/knnWorker.ts'),
       projectionWorker: join(root, 'server/features/neighbours/projectionWorker.ts'),
       permutationWorker: join(root, 'server/features/probes/permutationWorker.ts'),
+      ompWorker: join(root, 'server/kernels/ompWorker.ts'),
     },
     outdir: join(root, 'dist'),
   },

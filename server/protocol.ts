@@ -18,6 +18,8 @@ import type {
   ReproductionResult,
 } from './features/probes/permutationProbe';
 import type { CopyProbeOptions, CopyProbeResult } from './features/probes/copyProbe';
+import type { TransplantOptions } from './features/transplant/transplant';
+import type { TransplantProgress, TransplantReport } from './features/transplant/report';
 
 export type { TokenizerFacts, TokenSpan } from './tokenization/tokenizer';
 export type { NeighbourhoodResult, Neighbour, NeighbourEdge, QueryKind } from './features/neighbours/neighbours';
@@ -152,6 +154,15 @@ export const permutationReproduction = new RequestType<{ width?: number }, Repro
 export const copyProbe = new RequestType<{ modelId: string; options?: CopyProbeOptions }, CopyProbeResult, void>('modelLens/copyProbe');
 
 export type { PermutationProbeOptions, PermutationProbeResult, PermutationTheoryResult, ReproductionResult, CopyProbeResult };
+
+// ---- tokenizer transplantation --------------------------------------------------------------------------------
+
+/** Gives the base model the donor's tokenizer and writes a new checkpoint (or only the self-check). */
+export const transplant = new RequestType<TransplantOptions, TransplantReport, void>('modelLens/transplant');
+/** Server → client while a transplant runs, for the report panel's progress view. */
+export const transplantProgress = new NotificationType<TransplantProgress>('modelLens/transplantProgress');
+
+export type { TransplantOptions, TransplantProgress, TransplantReport };
 
 // ---- notifications ------------------------------------------------------------------------------------------------
 

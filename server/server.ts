@@ -28,6 +28,7 @@ import { setWordVectorCacheDir } from './loaders/wordVectors';
 import { permutationTheory, runPermutationProbe, runPermutationReproduction } from './features/probes/permutationProbe';
 import { runCopyProbe } from './features/probes/copyProbe';
 import { openCausalLanguageModel } from './features/probes/causalLanguageModel';
+import { runTransplant } from './features/transplant';
 import type { CancellationToken } from 'vscode-languageserver/node';
 import type { OpenedModel } from './registry/types';
 
@@ -267,6 +268,22 @@ export function startServer(connection: Connection): void {
         runCopyProbe(model, options, { signal: control.signal, onProgress: (progress) => control.onProgress?.('probing', progress.fraction) }),
       );
     }),
+  );
+
+  connection.onRequest(
+    protocol.transplant,
+    handle((options, token: CancellationToken) =>
+      longTask('Model Lens: transplanting the tokenizer', token, (control) =>
+        runTransplant(options, {
+          signal: control.signal,
+          registry,
+          onProgress: (progress) => {
+            control.onProgress?.(progress.message, progress.fraction);
+            void connection.sendNotification(protocol.transplantProgress, progress);
+          },
+        }),
+      ),
+    ),
   );
 
   connection.onShutdown(() => embeddings.close());
