@@ -27,6 +27,8 @@ function testFiles(folder) {
 }
 
 const onlyArgs = process.argv.slice(2);
+// Strict types first: esbuild strips them without checking.
+if (onlyArgs.length === 0) run(process.execPath, ['node_modules/typescript/bin/tsc', '-p', '.']);
 run(process.execPath, ['scripts/build.mjs']);
 run(process.execPath, ['--import', 'tsx', 'test/fixtures/buildCheckpoints.ts']);
 const files = onlyArgs.length > 0 ? onlyArgs : testFiles(join(root, 'test'));
