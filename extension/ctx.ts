@@ -139,6 +139,17 @@ export class ModelLensContext implements vscode.Disposable {
     }
   }
 
+  /** The open models once the server has opened its start-up models (pickers call this before listing). */
+  async settledModels(): Promise<readonly protocol.ModelSummary[]> {
+    const client = await this.ensureClient();
+    try {
+      this.models = await client.sendRequest(protocol.listModels);
+    } catch (error) {
+      this.output.appendLine(`listing models failed: ${error instanceof Error ? error.message : String(error)}`);
+    }
+    return this.models;
+  }
+
   /** Like `request`, with a cancellation token: a cancelled request resolves to undefined without a message. */
   async requestCancellable<P, R>(type: RequestType<P, R, void>, params: P, token: vscode.CancellationToken): Promise<R | undefined> {
     const client = await this.ensureClient();

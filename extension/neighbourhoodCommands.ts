@@ -12,11 +12,11 @@ const LAST_MODEL_KEY = 'modelLens.neighbourhoodModel';
 const DEFAULT_CONTROLS: protocol.NeighbourControls = { k: 20, metric: 'cosine', space: 'input' };
 
 export function registerNeighbourhoodCommands(ctx: ModelLensContext, panel: NeighbourhoodPanel, state: vscode.Memento): vscode.Disposable[] {
-  const withEmbeddings = () => ctx.openModels.filter((model) => model.embeddings.input && model.tokenizer);
+  const withEmbeddings = async () => (await ctx.settledModels()).filter((model) => model.embeddings.input && model.tokenizer);
 
   /** A model with an embedding: the given one, the only one, the last one used, or the user's pick. */
   async function pickModel(title: string, given?: string, exclude?: string): Promise<protocol.ModelSummary | undefined> {
-    const candidates = withEmbeddings().filter((model) => model.id !== exclude);
+    const candidates = (await withEmbeddings()).filter((model) => model.id !== exclude);
     if (given) return candidates.find((model) => model.id === given);
     if (candidates.length === 0) {
       void vscode.window.showInformationMessage('Model Lens: no open model has an embedding. Open a checkpoint or word vectors first.', 'Open Model…').then((choice) => {

@@ -115,7 +115,7 @@ export class TransplantPanel implements vscode.Disposable {
 
 /** A Hugging Face folder: an open one, or one picked in a folder dialog. */
 async function pickFolder(ctx: ModelLensContext, title: string, exclude?: string): Promise<string | undefined> {
-  const open = ctx.openModels.filter((model) => model.format === 'huggingface' && model.embeddings.input && model.id !== exclude);
+  const open = (await ctx.settledModels()).filter((model) => model.format === 'huggingface' && model.embeddings.input && model.id !== exclude);
   const browse = { label: '$(folder-opened) Choose a folder…', path: undefined as string | undefined };
   const pick = await vscode.window.showQuickPick(
     [...open.map((model) => ({ label: model.name, description: `${model.tokenizer?.vocabSize ?? '?'} tokens · ${model.embeddings.input!.shape.join(' × ')}`, detail: model.path, path: model.path as string | undefined })), browse],

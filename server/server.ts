@@ -142,7 +142,10 @@ export function startServer(connection: Connection): void {
       announce();
     }),
   );
-  connection.onRequest(protocol.listModels, () => summaries());
+  connection.onRequest(protocol.listModels, async () => {
+    await startup;
+    return summaries();
+  });
   connection.onRequest(
     protocol.inspectModel,
     handle(({ id }) => {

@@ -163,6 +163,32 @@ describe('Model Lens in VS Code', { timeout: 20 * 60_000 }, () => {
     await session.screenshot(path.join(SCREENSHOTS, 'permutation-probe.png'));
   });
 
+  it('the Transplant Tokenizer wizard runs on the demo models and shows the report', async () => {
+    const out = path.join(DEFAULT_DEMO_DIR, 'tiny-qwen3-bf16-tied-with-tiny-llama3-f32-tokenizer');
+    fs.rmSync(out, { recursive: true, force: true });
+    try {
+      await session.runCommand('Model Lens: Transplant Tokenizer…');
+      const row = (text: string) => session.page.locator('.quick-input-widget .quick-input-list .monaco-list-row', { hasText: text }).first();
+      await row('tiny-qwen3-bf16-tied').click(); // base
+      await row('tiny-llama3-f32').click(); // donor
+      await row('mean of all base rows').click(); // method (no k to ask)
+      const input = session.page.locator('.quick-input-widget .quick-input-box input');
+      await input.waitFor({ state: 'visible', timeout: 10_000 });
+      assert.equal(await input.inputValue(), out, 'the output folder is suggested beside the base');
+      await input.press('Enter');
+      const frame = await session.webviewFrame('Transplant Report', 60_000);
+      await waitUntil(async () => (await frame.locator('[data-view]').first().getAttribute('data-view').catch(() => null)) === 'report', 'the report', 240_000);
+      assert.equal(Number(await frame.locator('.self-check').getAttribute('data-methods')), 1, 'the self-check of the chosen method');
+      const text = await frame.locator('body').innerText();
+      assert.match(text, /tiny-qwen3-bf16-tied/);
+      assert.match(text, /tiny-llama3-f32/);
+      assert.ok(fs.existsSync(path.join(out, 'config.json')) && fs.existsSync(path.join(out, 'tokenizer.json')), 'the new checkpoint was written');
+      await session.screenshot(path.join(SCREENSHOTS, 'transplant-report.png'));
+    } finally {
+      fs.rmSync(out, { recursive: true, force: true });
+    }
+  });
+
   it('a crashed server restarts once, reopens the models and hovers work again', async () => {
     const killed = execFileSync('pkill', ['-f', 'model-lens-e2e-[^/]*/extensions/.*/dist/server\\.js']).toString();
     assert.equal(killed, '');
