@@ -8,44 +8,20 @@
  * Worker entry: from the bundle, `knnWorker.js` next to the bundled server (`dist/`); from TypeScript sources (tests),
  * `knnWorker.ts` next to this file, run through tsx's loader.
  */
-import { existsSync } from 'node:fs';
 import { availableParallelism } from 'node:os';
-import { dirname, join } from 'node:path';
-import { Worker } from 'node:worker_threads';
+import { dirname } from 'node:path';
+import type { Worker } from 'node:worker_threads';
+import { resolveWorkerEntry, startWorker, type WorkerEntry } from './workerThreads';
 import { ModelLensError, type ModelLensErrorCode } from '../errors';
 import type { EmbeddingMatrix } from './embeddingMatrix';
 import { checkQueries, knnAbortError, mergeRanked, type KnnKernelSettings, type KnnOptions, type KnnProgress, type KnnResult, type RankedKnnResult } from './knn';
 import type { KnnWorkerError, KnnWorkerReply, KnnWorkerRequest } from './knnMessages';
 
-export interface KnnWorkerEntry {
-  file: string;
-  /** Run the TypeScript source through tsx's require hook (tests and benchmarks, not the bundle). */
-  viaTsx: boolean;
-}
+export type KnnWorkerEntry = WorkerEntry;
 
 /** Where the worker script is: the bundled `knnWorker.js` beside this code, else the `.ts` source (via tsx). */
 export function resolveKnnWorkerEntry(directory: string = dirname(__filename)): KnnWorkerEntry {
-  const bundled = join(directory, 'knnWorker.js');
-  if (existsSync(bundled)) return { file: bundled, viaTsx: false };
-  const source = join(directory, 'knnWorker.ts');
-  if (existsSync(source)) return { file: source, viaTsx: true };
-  throw new ModelLensError(
-    'not-found',
-    `the kNN worker script is missing: neither ${bundled} nor ${source} exists`,
-    undefined,
-    'Rebuild Model Lens (npm run build); the build must emit dist/knnWorker.js beside dist/server.js.',
-  );
-}
-
-/**
- * Starts the worker. A `.ts` entry is loaded by an eval'd CommonJS stub that registers tsx's require hook first:
- * Node 20 does not apply `--import tsx` from a worker's execArgv to the worker's own entry module.
- */
-function startKnnWorker(entry: KnnWorkerEntry): Worker {
-  if (!entry.viaTsx) return new Worker(entry.file, { name: 'model-lens-knn' });
-  const tsxRequireHook = 'tsx/cjs'; // a variable, so bundlers leave this test-only path alone
-  const tsx = require.resolve(tsxRequireHook);
-  return new Worker(`require(${JSON.stringify(tsx)}); require(${JSON.stringify(entry.file)});`, { eval: true, name: 'model-lens-knn' });
+  return resolveWorkerEntry('knnWorker', directory, directory);
 }
 
 export interface KnnPoolOptions {
@@ -126,7 +102,7 @@ export class KnnPool {
   }
 
   private startWorker(): PoolWorker {
-    const worker = startKnnWorker(this.entry);
+    const worker = startWorker(this.entry, 'model-lens-knn');
     const entry: PoolWorker = { worker, running: new Set() };
     worker.unref();
     worker.on('message', (reply: KnnWorkerReply) => this.onReply(reply));

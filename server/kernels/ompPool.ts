@@ -7,10 +7,10 @@
  * Worker entry: from the bundle, `ompWorker.js` next to the bundled server (`dist/`); from TypeScript sources (tests,
  * benchmarks), `ompWorker.ts` next to this file, run through tsx's loader.
  */
-import { existsSync } from 'node:fs';
 import { availableParallelism } from 'node:os';
-import { dirname, join } from 'node:path';
-import { Worker } from 'node:worker_threads';
+import { dirname } from 'node:path';
+import type { Worker } from 'node:worker_threads';
+import { resolveWorkerEntry, startWorker, type WorkerEntry } from './workerThreads';
 import { ModelLensError, type ModelLensErrorCode } from '../errors';
 import {
   allocateOmpOutput,
@@ -38,32 +38,11 @@ export interface OmpRunControl {
   onProgress?: (progress: OmpProgress) => void;
 }
 
-export interface OmpWorkerEntry {
-  file: string;
-  /** Run the TypeScript source through tsx's require hook (tests and benchmarks, not the bundle). */
-  viaTsx: boolean;
-}
+export type OmpWorkerEntry = WorkerEntry;
 
 /** Where the worker script is: the bundled `ompWorker.js` beside this code, else the `.ts` source (via tsx). */
 export function resolveOmpWorkerEntry(directory: string = dirname(__filename)): OmpWorkerEntry {
-  const bundled = join(directory, 'ompWorker.js');
-  if (existsSync(bundled)) return { file: bundled, viaTsx: false };
-  const source = join(directory, 'ompWorker.ts');
-  if (existsSync(source)) return { file: source, viaTsx: true };
-  throw new ModelLensError(
-    'not-found',
-    `the OMP worker script is missing: neither ${bundled} nor ${source} exists`,
-    undefined,
-    'Rebuild Model Lens (npm run build); the build must emit dist/ompWorker.js beside dist/server.js.',
-  );
-}
-
-function startWorker(entry: OmpWorkerEntry): Worker {
-  if (!entry.viaTsx) return new Worker(entry.file, { name: 'model-lens-omp' });
-  // Node 20 does not apply `--import tsx` to a worker's own entry module: register tsx's require hook first.
-  const tsxRequireHook = 'tsx/cjs'; // a variable, so bundlers leave this test-only path alone
-  const tsx = require.resolve(tsxRequireHook);
-  return new Worker(`require(${JSON.stringify(tsx)}); require(${JSON.stringify(entry.file)});`, { eval: true, name: 'model-lens-omp' });
+  return resolveWorkerEntry('ompWorker', directory, directory);
 }
 
 export function cancelledError(what = 'the OMP run'): ModelLensError {
@@ -181,7 +160,7 @@ export async function batchOmp(
       if (range) worker.postMessage({ type: 'solve', first: range[0], last: range[1] } satisfies OmpWorkerRequest);
     };
     for (let i = 0; i < workers; i++) {
-      const worker = startWorker(entry);
+      const worker = startWorker(entry, 'model-lens-omp');
       pool.push(worker);
       worker.on('message', (message: OmpWorkerReply) => {
         if (settled) return;
