@@ -13,14 +13,23 @@ export interface NeighbourhoodTarget extends protocol.NeighbourControls {
   modelId: string;
 }
 
-export class NeighbourhoodPanel implements vscode.Disposable {
+/** A webview that shows the neighbourhood: the editor panel, or the compact side view. */
+interface Surface {
+  webview: vscode.Webview;
+  ready: boolean;
+  pending: ToNeighbourhood[];
+}
+
+export class NeighbourhoodPanel implements vscode.Disposable, vscode.WebviewViewProvider {
   static readonly viewType = 'modelLens.neighbourhood';
+  static readonly sideViewId = 'modelLens.neighbourhoodView';
   private panel: vscode.WebviewPanel | undefined;
+  private readonly surfaces = new Set<Surface>();
   private target: NeighbourhoodTarget | undefined;
   /** The query now shown, so a change of k, metric or space can repeat it. */
   private lastQuery: { kind: 'token' | 'id' | 'text'; value: string } | undefined;
-  private pending: ToNeighbourhood[] = [];
-  private ready = false;
+  /** The latest state of each kind, for a surface that opens later. */
+  private readonly latest = new Map<ToNeighbourhood['type'], ToNeighbourhood>();
   private readonly disposables: vscode.Disposable[] = [];
 
   constructor(
@@ -31,30 +40,57 @@ export class NeighbourhoodPanel implements vscode.Disposable {
       vscode.window.registerWebviewPanelSerializer(NeighbourhoodPanel.viewType, {
         deserializeWebviewPanel: async (panel) => this.adopt(panel),
       }),
+      vscode.window.registerWebviewViewProvider(NeighbourhoodPanel.sideViewId, this),
     );
+  }
+
+  /** Sets up a webview (panel or side view) and routes its messages here; returns a disposer. */
+  private attach(webview: vscode.Webview, compact: boolean): () => void {
+    const dist = vscode.Uri.joinPath(this.extensionUri, 'dist', 'webview');
+    const media = vscode.Uri.joinPath(this.extensionUri, 'media');
+    webview.options = { enableScripts: true, localResourceRoots: [dist, media] };
+    webview.html = buildWebviewHtml({
+      cspSource: webview.cspSource,
+      scriptUri: webview.asWebviewUri(vscode.Uri.joinPath(dist, 'neighbourhood.js')).toString(),
+      styleUri: webview.asWebviewUri(vscode.Uri.joinPath(media, 'neighbourhood.css')).toString(),
+      nonce: makeNonce(),
+      title: 'Neighbourhood',
+    });
+    // A new surface first gets its layout, then whatever is already known.
+    const surface: Surface = { webview, ready: false, pending: [{ type: 'layout', compact }, ...this.latest.values()] };
+    this.surfaces.add(surface);
+    const subscription = webview.onDidReceiveMessage((message: FromNeighbourhood) => {
+      if (message.type === 'ready') {
+        surface.ready = true;
+        for (const queued of surface.pending.splice(0)) void webview.postMessage(queued);
+        return;
+      }
+      void this.receive(message);
+    });
+    return () => {
+      this.surfaces.delete(surface);
+      subscription.dispose();
+    };
   }
 
   private adopt(panel: vscode.WebviewPanel): void {
     this.panel = panel;
-    this.ready = false;
-    const dist = vscode.Uri.joinPath(this.extensionUri, 'dist', 'webview');
-    const media = vscode.Uri.joinPath(this.extensionUri, 'media');
-    panel.webview.options = { enableScripts: true, localResourceRoots: [dist, media] };
-    panel.webview.html = buildWebviewHtml({
-      cspSource: panel.webview.cspSource,
-      scriptUri: panel.webview.asWebviewUri(vscode.Uri.joinPath(dist, 'neighbourhood.js')).toString(),
-      styleUri: panel.webview.asWebviewUri(vscode.Uri.joinPath(media, 'neighbourhood.css')).toString(),
-      nonce: makeNonce(),
-      title: 'Neighbourhood',
+    panel.iconPath = vscode.Uri.joinPath(this.extensionUri, 'media', 'activity.svg');
+    const detach = this.attach(panel.webview, false);
+    const disposed = panel.onDidDispose(() => {
+      this.panel = undefined;
+      detach();
+      disposed.dispose();
     });
-    panel.iconPath = vscode.Uri.joinPath(media, 'activity.svg');
-    const subscriptions = [
-      panel.webview.onDidReceiveMessage((message: FromNeighbourhood) => void this.receive(message)),
-      panel.onDidDispose(() => {
-        this.panel = undefined;
-        for (const subscription of subscriptions) subscription.dispose();
-      }),
-    ];
+  }
+
+  /** The compact view in the Model Lens side bar: it mirrors the panel. */
+  resolveWebviewView(view: vscode.WebviewView): void {
+    const detach = this.attach(view.webview, true);
+    const disposed = view.onDidDispose(() => {
+      detach();
+      disposed.dispose();
+    });
   }
 
   private reveal(): void {
@@ -66,9 +102,11 @@ export class NeighbourhoodPanel implements vscode.Disposable {
   }
 
   private post(message: ToNeighbourhood): void {
-    if (!this.panel) return;
-    if (!this.ready) this.pending.push(message);
-    else void this.panel.webview.postMessage(message);
+    if (message.type === 'neighbours' || message.type === 'projection' || message.type === 'compare') this.latest.set(message.type, message);
+    for (const surface of this.surfaces) {
+      if (surface.ready) void surface.webview.postMessage(message);
+      else surface.pending.push(message);
+    }
   }
 
   /** Runs a request with the panel showing that it is busy; user errors appear in the panel and once as a notification. */
@@ -116,9 +154,7 @@ export class NeighbourhoodPanel implements vscode.Disposable {
   private async receive(message: FromNeighbourhood): Promise<void> {
     switch (message.type) {
       case 'ready':
-        this.ready = true;
-        for (const queued of this.pending.splice(0)) void this.panel?.webview.postMessage(queued);
-        return;
+        return; // handled per surface in attach()
       case 'recentre': {
         const target = this.target ?? this.defaultTarget();
         if (!target) return;

@@ -137,6 +137,13 @@ describe('Model Lens in VS Code', { timeout: 20 * 60_000 }, () => {
     assert.ok(tokens.includes('king') && tokens.includes('princess'), tokens.join(' '));
     assert.ok((await frame.locator('g.node').count()) >= 21, 'the graph draws the query and its neighbours');
     await session.screenshot(path.join(SCREENSHOTS, 'neighbourhood.png'));
+
+    // The compact side view mirrors the panel.
+    await session.page.locator('.activitybar .action-item a[aria-label^="Model Lens"]').click();
+    const side = await session.webviewFrame('Neighbours', 60_000);
+    await side.locator('ol.neighbours li').first().waitFor({ state: 'visible', timeout: 30_000 });
+    assert.equal(await side.locator('ol.neighbours li').count(), 20);
+    assert.ok(await side.locator('.compact').count() > 0, 'the side view uses the compact layout');
   });
 
   it('hovering a word adds its nearest neighbours', async () => {
