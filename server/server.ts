@@ -20,6 +20,7 @@ import { describeModel, summariseModel } from './features/summarise';
 import { tokenizeWithModel } from './features/tokenize';
 import { computeHover } from './features/hover/hover';
 import { neighbourSection } from './features/hover/hoverNeighbours';
+import { forgetProvenance, provenanceSection } from './features/hover/hoverProvenance';
 import { EmbeddingIndex } from './features/neighbours/embeddingIndex';
 import { findAnalogy, findNeighbours, type Control } from './features/neighbours/neighbours';
 import { projectEmbeddings } from './features/neighbours/projection';
@@ -138,6 +139,7 @@ export function startServer(connection: Connection): void {
     protocol.closeModel,
     handle(async ({ id }) => {
       registry.close(id);
+      forgetProvenance(id);
       await embeddings.forget(id);
       announce();
     }),
@@ -303,9 +305,14 @@ export function startServer(connection: Connection): void {
       };
       const answer = computeHover(request, registry.activeTokenizers(), settings);
       if (!answer) return null;
-      const neighbours = await neighbourSection(embeddings, registry.list(), request).catch(() => undefined);
+      const activeModels = registry.activeTokenizers().map((named) => registry.get(named.modelId));
+      const [neighbours, provenance] = await Promise.all([
+        neighbourSection(embeddings, registry.list(), request).catch(() => undefined),
+        provenanceSection(activeModels, request).catch(() => undefined),
+      ]);
+      const sections = [answer.markdown, provenance, neighbours].filter((section): section is string => Boolean(section));
       return {
-        contents: { kind: 'markdown', value: neighbours ? `${answer.markdown}\n\n---\n\n${neighbours}` : answer.markdown },
+        contents: { kind: 'markdown', value: sections.join('\n\n---\n\n') },
         range: { start: document.positionAt(answer.start), end: document.positionAt(answer.end) },
       };
     } catch (error) {
