@@ -21,6 +21,9 @@ export interface OmpKernelSettings {
   blockBytes: number;
 }
 
+/** Bytes of scores per fused Gemm + ArgMax run (see bestRows). */
+const SCORE_BLOCK_BYTES = 2 << 20;
+
 export const DEFAULT_OMP_KERNEL_SETTINGS: OmpKernelSettings = { intraOpThreads: 1, blockBytes: 4 << 20 };
 
 function correlateGraph(): Uint8Array {
@@ -134,10 +137,16 @@ export class OmpKernels {
   }
 
   /** Splits rows [from, to) into blocks ONNX Runtime can read: in place for an ordinary buffer, else copied. */
-  private *blocks(dictionary: Float32Array, dim: number, from: number, to: number): Generator<{ start: number; rows: number; block: Float32Array }> {
+  private *blocks(
+    dictionary: Float32Array,
+    dim: number,
+    from: number,
+    to: number,
+    maxRows = Infinity,
+  ): Generator<{ start: number; rows: number; block: Float32Array }> {
     const shared = dictionary.buffer instanceof SharedArrayBuffer;
     const blockBytes = shared ? this.settings.blockBytes : 16 * this.settings.blockBytes;
-    const blockRows = Math.max(1, Math.min(to - from, Math.floor(blockBytes / (dim * 4))));
+    const blockRows = Math.max(1, Math.min(to - from, maxRows, Math.floor(blockBytes / (dim * 4))));
     if (shared && this.scratch.length < blockRows * dim) this.scratch = new Float32Array(blockRows * dim);
     for (let start = from; start < to; start += blockRows) {
       const rows = Math.min(blockRows, to - start);
@@ -170,7 +179,10 @@ export class OmpKernels {
     bestValue.fill(-1, 0, count);
     if (count === 0) return;
     const q = new ort.Tensor('float32', queries.length === count * dim ? queries : queries.subarray(0, count * dim), [count, dim]);
-    for (const { start, rows: blockRows, block } of this.blocks(dictionary, dim, 0, rows)) {
+    // The scores of a block exist only inside ONNX Runtime, between the Gemm and the ArgMax: keeping them about
+    // L2-sized (count × blockRows floats) avoids streaming a huge score matrix through memory when D is small.
+    const maxRows = Math.max(256, Math.floor(SCORE_BLOCK_BYTES / (4 * count)));
+    for (const { start, rows: blockRows, block } of this.blocks(dictionary, dim, 0, rows, maxRows)) {
       if (shouldStop?.()) return;
       const feeds: Record<string, ort.Tensor> = { q, x: new ort.Tensor('float32', block, [blockRows, dim]) };
       if (inverseNorms) feeds.inverse_norms = new ort.Tensor('float32', inverseNorms.subarray(start, start + blockRows), [1, blockRows]);
@@ -204,7 +216,10 @@ export class OmpKernels {
   ): Promise<void> {
     if (count === 0 || to <= from) return;
     const q = new ort.Tensor('float32', queries.length === count * dim ? queries : queries.subarray(0, count * dim), [count, dim]);
-    for (const { start, rows, block } of this.blocks(dictionary, dim, from, to)) {
+    // Output blocks of about 2 MiB: ONNX Runtime reuses their memory, where a huge output would be fresh pages
+    // (page faults) on every run.
+    const maxRows = Math.max(256, Math.floor(SCORE_BLOCK_BYTES / (4 * count)));
+    for (const { start, rows, block } of this.blocks(dictionary, dim, from, to, maxRows)) {
       if (shouldStop?.()) return;
       const output = await this.correlateSession.run({ q, x: new ort.Tensor('float32', block, [rows, dim]) });
       sink(start, rows, output.s.data as Float32Array);

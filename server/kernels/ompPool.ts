@@ -107,7 +107,9 @@ export async function batchOmp(
     const elapsed = (performance.now() - started) / 1000;
     onProgress({ done, total: count, etaSeconds: done > 0 ? (elapsed / done) * (count - done) : undefined });
   };
-  const cache = resolved.route === 'gram' && resolved.gramCacheBytes >= atoms * 4 ? createGramCache(atoms, resolved.gramCacheBytes) : undefined;
+  if (options.gramCache && options.gramCache.atoms !== atoms) throw new ModelLensError('mismatch', `the Gram cache is for ${options.gramCache.atoms} atoms, not ${atoms}`);
+  const cache =
+    resolved.route !== 'gram' ? undefined : (options.gramCache ?? (resolved.gramCacheBytes >= atoms * 4 ? createGramCache(atoms, resolved.gramCacheBytes) : undefined));
 
   if (workers <= 0 || options.workers === 0) {
     const kernels = await OmpKernels.create({ intraOpThreads: 0, ...options.kernels });

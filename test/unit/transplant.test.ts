@@ -8,9 +8,11 @@ import { promises as fsp, truncateSync } from 'node:fs';
 import * as os from 'node:os';
 import * as path from 'node:path';
 import { ModelLensError } from '../../server/errors';
-import { runTransplant, type TransplantProgress, type TransplantReport } from '../../server/features/transplant';
+import { provenanceOf, runTransplant, type TransplantProgress, type TransplantReport } from '../../server/features/transplant';
+import { main as cli } from '../../server/cli/main';
 import { cosine64 } from '../../server/kernels/linalg';
 import { readSafetensorsHeader } from '../../server/loaders/safetensors';
+import { setWordVectorCacheDir } from '../../server/loaders/wordVectors';
 import { ModelRegistry } from '../../server/registry/registry';
 import type { OpenedModel } from '../../server/registry/types';
 import { seededNormals } from '../fixtures/buildCheckpoints';
@@ -126,6 +128,12 @@ describe('planted structure', () => {
     assert.deepEqual(weights, [...weights].sort((a, b) => b - a));
     for (const part of entry.input!.parts!) assert.match(part.token, /^w\d+$/);
     assert.equal(entry.output, undefined, 'a tied base has no separate head');
+  });
+
+  test('provenanceOf finds a made token by its id, and nothing for a copied one', () => {
+    const made = report.provenance[17];
+    assert.equal(provenanceOf(report, made.id), made);
+    assert.equal(provenanceOf(report, 8), undefined); // a shared word, copied
   });
 
   test('stage timings and the digit comparison are in the report', () => {
@@ -256,6 +264,34 @@ describe('options', () => {
     await assert.rejects(fsp.stat(out));
   });
 
+  test('aux mixes anchors by similarity in a word-vector file; tokens without a vector fall back to subword', async () => {
+    // Word vectors for w0…w1099 that are the planted base rows themselves: similarity there is similarity in base space.
+    const vectors = path.join(root, 'vectors.txt');
+    const lines = planted.words.slice(0, 1100).map((word, w) => `${word} ${Array.from(planted.truth.subarray(w * planted.baseDim, (w + 1) * planted.baseDim), (v) => v.toFixed(5)).join(' ')}`);
+    await fsp.writeFile(vectors, `${lines.join('\n')}\n`);
+    setWordVectorCacheDir(path.join(root, 'vector-cache'));
+    try {
+      const report = await runTransplant(
+        { base: planted.base, donor: planted.donor, out: path.join(root, 'aux-out'), method: 'aux', auxVectors: vectors, compare: ['aux', 'mean'], selfCheck: 0.05 },
+        { registry },
+      );
+      const aux = report.selfCheck!.results.find((r) => r.method === 'aux')!;
+      const mean = report.selfCheck!.results.find((r) => r.method === 'mean')!;
+      assert.ok(aux.mean > 0.4 && aux.mean > mean.mean + 0.3, `aux ${aux.mean}, mean ${mean.mean}`);
+      const withVector = report.provenance.find((p) => p.token === 'w1050')!.input!;
+      assert.equal(withVector.method, 'aux');
+      assert.equal(withVector.partsFrom, 'anchors');
+      assert.ok(withVector.parts!.length >= 1 && withVector.parts!.every((part) => part.weight > 0));
+      assert.ok(Math.abs(withVector.parts!.reduce((sum, part) => sum + part.weight, 0) - 1) < 1e-6 || withVector.moreParts !== undefined, 'sparsemax weights sum to 1');
+      const without = report.provenance.find((p) => p.token === 'w1150')!.input!;
+      assert.equal(without.method, 'aux');
+      assert.match(without.note ?? '', /no word vector; subword mean instead/);
+      assert.deepEqual(report.matrices[0].details?.fallbacks, 104); // w1100…w1199 and the four special tokens
+    } finally {
+      setWordVectorCacheDir(undefined);
+    }
+  });
+
   test('a donor without weights works for subword and is refused for omp', async () => {
     const tokenizerOnly = path.join(root, 'tokenizer-only');
     await fsp.mkdir(tokenizerOnly, { recursive: true });
@@ -360,5 +396,35 @@ describe('failure paths leave nothing behind', () => {
       runTransplant({ base: planted.base, donor: planted.donor, out: path.join(parent, 'model-lens-out'), method: 'mean', selfCheck: 0 }, { registry }),
       isError('usage', /cannot create the output folder here/),
     );
+  });
+});
+
+describe('model-lens transplant', () => {
+  async function run(...args: string[]): Promise<{ code: number; output: string }> {
+    let output = '';
+    const code = await cli(['transplant', ...args], (text) => {
+      output += text;
+      return true;
+    });
+    return { code, output };
+  }
+
+  test('--json prints the report; the human summary names the counts and the self-check', async () => {
+    const json = await run('--base', planted.base, '--donor', planted.donor, '--out', path.join(root, 'cli-out'), '--method', 'knn', '--k', '4', '--self-check', '0.05', '--json');
+    assert.equal(json.code, 0);
+    const report = JSON.parse(json.output) as TransplantReport;
+    assert.equal(report.options.method, 'knn');
+    assert.equal(report.output?.rows, 1007);
+    const human = await run('--base', planted.base, '--donor', planted.donor, '--compare', 'omp,mean', '--k', '16');
+    assert.equal(human.code, 0);
+    assert.match(human.output, /self-check only/);
+    assert.match(human.output, /803 shared \(exact 1, moved 799, special 3, byte 0\)/);
+    assert.match(human.output, /omp +input +mean 0\.9\d\d/);
+  });
+
+  test('usage errors exit with 2', async () => {
+    assert.equal((await run('--base', planted.base, '--donor', planted.donor)).code, 2, 'no --out');
+    assert.equal((await run('--base', planted.base, '--donor', planted.donor, '--out', path.join(root, 'x'), '--method', 'magic')).code, 2);
+    assert.equal((await run('--base', planted.base, '--donor', planted.donor, '--out', path.join(root, 'x'), '--shard-size', 'lots')).code, 2);
   });
 });

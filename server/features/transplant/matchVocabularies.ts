@@ -15,6 +15,7 @@
  * - `unused`: donor rows with no token (id gaps, padding rows past the tokenizer), left zero.
  * Anchors are the special, exact, moved and byte matches: a donor row and a base row that mean the same.
  */
+import { ModelLensError } from '../../errors';
 import type { TokenizerHandle } from '../../tokenization/tokenizer';
 
 export const MATCH_CATEGORIES = ['exact', 'moved', 'special', 'byte', 'prefix', 'approximated', 'unused'] as const;
@@ -114,12 +115,16 @@ function tokenKey(tokenizer: TokenizerHandle, id: number, text: string): string 
   return `T${bytesKey(tokenizer.tokenBytes(id))}`;
 }
 
-function keyVocabulary(side: VocabularySide): Keyed {
+/** Yielded every this many tokens, so an async caller can let the event loop run. */
+const YIELD_EVERY = 16384;
+
+function* keyVocabulary(side: VocabularySide): Generator<void, Keyed> {
   const { tokenizer } = side;
   const maxId = tokenizer.facts.maxTokenId ?? tokenizer.facts.vocabSize - 1;
   const keys: (string | undefined)[] = new Array(maxId + 1);
   const idOf = new Map<string, number>();
   for (let id = 0; id <= maxId; id++) {
+    if (id % YIELD_EVERY === YIELD_EVERY - 1) yield;
     const text = tokenizer.idToToken(id);
     if (text === undefined) continue;
     const key = tokenKey(tokenizer, id, text);
@@ -162,10 +167,29 @@ function spread<T>(items: T[], count: number): T[] {
 const WORD_START = /^[Ġ▁]/;
 
 export function matchVocabularies(base: VocabularySide, donor: VocabularySide, options: MatchOptions = {}): VocabularyMatch {
+  const steps = matchSteps(base, donor, options);
+  for (;;) {
+    const step = steps.next();
+    if (step.done) return step.value;
+  }
+}
+
+/** The same, letting the event loop run every few thousand tokens (the server answers hovers meanwhile). */
+export async function matchVocabulariesAsync(base: VocabularySide, donor: VocabularySide, options: MatchOptions = {}, signal?: AbortSignal): Promise<VocabularyMatch> {
+  const steps = matchSteps(base, donor, options);
+  for (;;) {
+    const step = steps.next();
+    if (step.done) return step.value;
+    await new Promise((resolve) => setImmediate(resolve));
+    if (signal?.aborted) throw new ModelLensError('cancelled', 'the transplant was cancelled');
+  }
+}
+
+function* matchSteps(base: VocabularySide, donor: VocabularySide, options: MatchOptions): Generator<void, VocabularyMatch> {
   const byteTokens = options.byteTokens !== false;
   const prefixFallback = options.prefixFallback === true;
-  const b = keyVocabulary(base);
-  const d = keyVocabulary(donor);
+  const b = yield* keyVocabulary(base);
+  const d = yield* keyVocabulary(donor);
   const rows = Math.max(donor.rows, d.maxId + 1);
   const baseIdOf = new Int32Array(rows).fill(-1);
   const categories = new Uint8Array(rows).fill(CATEGORY_CODE.unused);
@@ -179,6 +203,7 @@ export function matchVocabularies(base: VocabularySide, donor: VocabularySide, o
   const basePrefixes = prefixFallback ? new Map([...b.idOf].filter(([key]) => key[0] === 'T')) : undefined;
 
   for (let id = 0; id < rows; id++) {
+    if (id % YIELD_EVERY === YIELD_EVERY - 1) yield;
     const key = id <= d.maxId ? d.keys[id] : undefined;
     if (key === undefined) continue;
     let category: MatchCategory = 'approximated';

@@ -155,3 +155,18 @@ export interface TransplantReport {
   provenance: TokenProvenance[];
   warnings: string[];
 }
+
+/** How the token with this id (in the output vocabulary) was made, or undefined for a copied token. Binary search. */
+export function provenanceOf(report: Pick<TransplantReport, 'provenance'>, id: number): TokenProvenance | undefined {
+  const list = report.provenance;
+  let low = 0;
+  let high = list.length - 1;
+  while (low <= high) {
+    const mid = (low + high) >> 1;
+    const at = list[mid].id;
+    if (at === id) return list[mid];
+    if (at < id) low = mid + 1;
+    else high = mid - 1;
+  }
+  return undefined;
+}

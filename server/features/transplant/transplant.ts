@@ -24,7 +24,7 @@ import type { OpenedModel, TensorInfo } from '../../registry/types';
 import type { TokenizerHandle } from '../../tokenization/tokenizer';
 import { DEFAULT_MAX_SHARD_BYTES, writeSafetensorsShards, type TensorToWrite } from './checkpointWriter';
 import { compareDigitSplitting } from './digits';
-import { matchVocabularies, rolesFromConfig, type VocabularyMatch } from './matchVocabularies';
+import { matchVocabulariesAsync, rolesFromConfig } from './matchVocabularies';
 import { createMethod, isMethodName, METHOD_NAMES, type MatrixKind, type MatrixSpace, type MethodName, type MethodOptions, type TokenRecipe } from './methods';
 import {
   TRANSPLANT_REPORT_FILE,
@@ -366,7 +366,7 @@ export async function runTransplant(options: TransplantOptions, control: Transpl
   if (baseOutput && baseOutput.dim !== baseInput.dim) warnings.push(`The base's input embedding (${baseInput.dim}) and head (${baseOutput.dim}) differ in width; each is handled on its own.`);
 
   const donorHasWeights = donorModel.format === 'huggingface' && donorModel.embeddings.input !== undefined;
-  const needsDonor = [...new Set([chosen, ...compared].filter((m) => m.needsDonorEmbeddings).map((m) => m.name))];
+  const needsDonor = [...new Set([...(options.compareOnly ? [] : [chosen]), ...compared].filter((m) => m.needsDonorEmbeddings).map((m) => m.name))];
   if (!donorHasWeights && needsDonor.length > 0) {
     throw new ModelLensError(
       'bad-input',
@@ -398,10 +398,11 @@ export async function runTransplant(options: TransplantOptions, control: Transpl
 
   // ---- match
   enter('match', 'matching the vocabularies');
-  const match = matchVocabularies(
+  const match = await matchVocabulariesAsync(
     { tokenizer: baseTokenizer, rows: baseInput.rows, configRoles: rolesFromConfig(baseModel.config) },
     { tokenizer: donorTokenizer, rows: donorRows, configRoles: rolesFromConfig(donorModel.config) },
     { byteTokens: options.byteTokens, prefixFallback: options.prefixFallback },
+    signal,
   );
   if (match.anchorDonorIds.length === 0) {
     throw new ModelLensError('mismatch', 'the base and donor vocabularies share no tokens', undefined, 'Transplantation needs shared tokens as anchors; check that the right folders were chosen.');

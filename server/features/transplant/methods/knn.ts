@@ -4,7 +4,7 @@
  * An anchor at distance 0 takes all the weight (shared equally among such anchors).
  */
 import { ModelLensError } from '../../../errors';
-import { gatherRows, recipeParts, weightedSum } from './rows';
+import { gatherRows, recipeParts, weightedSum, yieldToEventLoop } from './rows';
 import { nearestRows } from './neighbours';
 import type { ApproximationTask, MethodControl, MethodOptions, TokenRecipe, TransplantMethod } from './types';
 
@@ -48,6 +48,10 @@ export function knnMethod(options: MethodOptions = {}): TransplantMethod {
       const scratch = new Float64Array(space.baseDim);
       const donorToken = (id: number) => task.donorTokenizer.idToToken(id) ?? '';
       for (let t = 0; t < targets; t++) {
+        if (t % 512 === 511) {
+          await yieldToEventLoop();
+          if (control.signal?.aborted) throw new ModelLensError('cancelled', 'the transplant was cancelled');
+        }
         const { ids, scores } = found[t];
         const weights = inverseDistanceWeights(scores, ids.length);
         weightedSum(space.base, space.baseDim, Array.from(ids, (a) => anchorBaseIds[a]), weights, ids.length, rows, t, scratch);

@@ -8,7 +8,7 @@
 import { ModelLensError } from '../../../errors';
 import { DEFAULT_OMP_K } from '../../../kernels/batchOmp';
 import { batchOmp } from '../../../kernels/ompPool';
-import { gatherRows, recipeParts, weightedSum } from './rows';
+import { gatherRows, recipeParts, weightedSum, yieldToEventLoop } from './rows';
 import type { ApproximationTask, MethodControl, MethodOptions, TokenRecipe, TransplantMethod } from './types';
 
 export function ompMethod(options: MethodOptions = {}): TransplantMethod {
@@ -43,6 +43,10 @@ export function ompMethod(options: MethodOptions = {}): TransplantMethod {
       const limit = task.recipeParts ?? 8;
       const donorToken = (id: number) => task.donorTokenizer.idToToken(id) ?? '';
       for (let t = 0; t < targets; t++) {
+        if (t % 512 === 511) {
+          await yieldToEventLoop();
+          if (control.signal?.aborted) throw new ModelLensError('cancelled', 'the transplant was cancelled');
+        }
         const size = result.sizes[t];
         const atoms = result.atoms.subarray(t * result.k, t * result.k + size);
         const coefficients = result.coefficients.subarray(t * result.k, t * result.k + size);
