@@ -7,24 +7,18 @@ import * as vscode from 'vscode';
 import * as protocol from '../server/protocol';
 import type { FromNeighbourhood, ToNeighbourhood } from '../webview/neighbourhoodMessages';
 import type { ModelLensContext } from './ctx';
-import { buildWebviewHtml, makeNonce } from './webviewHtml';
+import { WebviewChannel } from './webviewChannel';
 
 export interface NeighbourhoodTarget extends protocol.NeighbourControls {
   modelId: string;
-}
-
-/** A webview that shows the neighbourhood: the editor panel, or the compact side view. */
-interface Surface {
-  webview: vscode.Webview;
-  ready: boolean;
-  pending: ToNeighbourhood[];
 }
 
 export class NeighbourhoodPanel implements vscode.Disposable, vscode.WebviewViewProvider {
   static readonly viewType = 'modelLens.neighbourhood';
   static readonly sideViewId = 'modelLens.neighbourhoodView';
   private panel: vscode.WebviewPanel | undefined;
-  private readonly surfaces = new Set<Surface>();
+  /** The webviews that show the neighbourhood: the editor panel and the compact side view. */
+  private readonly surfaces = new Set<WebviewChannel<ToNeighbourhood, FromNeighbourhood>>();
   private target: NeighbourhoodTarget | undefined;
   /** The query now shown, so a change of k, metric or space can repeat it. */
   private lastQuery: { kind: 'token' | 'id' | 'text'; value: string } | undefined;
@@ -46,30 +40,18 @@ export class NeighbourhoodPanel implements vscode.Disposable, vscode.WebviewView
 
   /** Sets up a webview (panel or side view) and routes its messages here; returns a disposer. */
   private attach(webview: vscode.Webview, compact: boolean): () => void {
-    const dist = vscode.Uri.joinPath(this.extensionUri, 'dist', 'webview');
-    const media = vscode.Uri.joinPath(this.extensionUri, 'media');
-    webview.options = { enableScripts: true, localResourceRoots: [dist, media] };
-    webview.html = buildWebviewHtml({
-      cspSource: webview.cspSource,
-      scriptUri: webview.asWebviewUri(vscode.Uri.joinPath(dist, 'neighbourhood.js')).toString(),
-      styleUri: webview.asWebviewUri(vscode.Uri.joinPath(media, 'neighbourhood.css')).toString(),
-      nonce: makeNonce(),
-      title: 'Neighbourhood',
-    });
     // A new surface first gets its layout, then whatever is already known.
-    const surface: Surface = { webview, ready: false, pending: [{ type: 'layout', compact }, ...this.latest.values()] };
-    this.surfaces.add(surface);
-    const subscription = webview.onDidReceiveMessage((message: FromNeighbourhood) => {
-      if (message.type === 'ready') {
-        surface.ready = true;
-        for (const queued of surface.pending.splice(0)) void webview.postMessage(queued);
-        return;
-      }
-      void this.receive(message);
-    });
+    const channel = new WebviewChannel<ToNeighbourhood, FromNeighbourhood>(
+      webview,
+      this.extensionUri,
+      { name: 'neighbourhood', title: 'Neighbourhood' },
+      (message) => this.receive(message),
+      [{ type: 'layout', compact }, ...this.latest.values()],
+    );
+    this.surfaces.add(channel);
     return () => {
-      this.surfaces.delete(surface);
-      subscription.dispose();
+      this.surfaces.delete(channel);
+      channel.dispose();
     };
   }
 
@@ -103,10 +85,7 @@ export class NeighbourhoodPanel implements vscode.Disposable, vscode.WebviewView
 
   private post(message: ToNeighbourhood): void {
     if (message.type === 'neighbours' || message.type === 'projection' || message.type === 'compare') this.latest.set(message.type, message);
-    for (const surface of this.surfaces) {
-      if (surface.ready) void surface.webview.postMessage(message);
-      else surface.pending.push(message);
-    }
+    for (const surface of this.surfaces) surface.post(message);
   }
 
   /** Runs a request with the panel showing that it is busy; user errors appear in the panel and once as a notification. */
@@ -153,8 +132,6 @@ export class NeighbourhoodPanel implements vscode.Disposable, vscode.WebviewView
 
   private async receive(message: FromNeighbourhood): Promise<void> {
     switch (message.type) {
-      case 'ready':
-        return; // handled per surface in attach()
       case 'recentre': {
         const target = this.target ?? this.defaultTarget();
         if (!target) return;

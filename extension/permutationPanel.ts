@@ -6,7 +6,7 @@ import * as vscode from 'vscode';
 import * as protocol from '../server/protocol';
 import type { FromPermutation, ToPermutation } from '../webview/permutationMessages';
 import type { ModelLensContext } from './ctx';
-import { buildWebviewHtml, makeNonce } from './webviewHtml';
+import { WebviewChannel } from './webviewChannel';
 
 export interface PermutationRun {
   k: number;
@@ -19,8 +19,7 @@ export interface PermutationRun {
 export class PermutationPanel implements vscode.Disposable {
   static readonly viewType = 'modelLens.permutationProbe';
   private panel: vscode.WebviewPanel | undefined;
-  private ready = false;
-  private pending: ToPermutation[] = [];
+  private channel: WebviewChannel<ToPermutation, FromPermutation> | undefined;
   private job: vscode.CancellationTokenSource | undefined;
   private lastCopyProbe: protocol.CopyProbeResult | undefined;
   private readonly disposables: vscode.Disposable[] = [];
@@ -36,25 +35,14 @@ export class PermutationPanel implements vscode.Disposable {
 
   private adopt(panel: vscode.WebviewPanel): void {
     this.panel = panel;
-    this.ready = false;
-    const dist = vscode.Uri.joinPath(this.extensionUri, 'dist', 'webview');
-    const media = vscode.Uri.joinPath(this.extensionUri, 'media');
-    panel.webview.options = { enableScripts: true, localResourceRoots: [dist, media] };
-    panel.webview.html = buildWebviewHtml({
-      cspSource: panel.webview.cspSource,
-      scriptUri: panel.webview.asWebviewUri(vscode.Uri.joinPath(dist, 'permutationProbe.js')).toString(),
-      styleUri: panel.webview.asWebviewUri(vscode.Uri.joinPath(media, 'permutationProbe.css')).toString(),
-      nonce: makeNonce(),
-      title: 'Permutation Probe',
+    const channel = (this.channel = new WebviewChannel(panel.webview, this.extensionUri, { name: 'permutationProbe', title: 'Permutation Probe' }, (message: FromPermutation) => this.receive(message)));
+    const disposed = panel.onDidDispose(() => {
+      this.panel = undefined;
+      this.channel = undefined;
+      this.job?.cancel();
+      channel.dispose();
+      disposed.dispose();
     });
-    const subscriptions = [
-      panel.webview.onDidReceiveMessage((message: FromPermutation) => void this.receive(message)),
-      panel.onDidDispose(() => {
-        this.panel = undefined;
-        this.job?.cancel();
-        for (const subscription of subscriptions) subscription.dispose();
-      }),
-    ];
   }
 
   private reveal(): void {
@@ -63,9 +51,7 @@ export class PermutationPanel implements vscode.Disposable {
   }
 
   private post(message: ToPermutation): void {
-    if (!this.panel) return;
-    if (this.ready) void this.panel.webview.postMessage(message);
-    else this.pending.push(message);
+    this.channel?.post(message);
   }
 
   /** Runs one cancellable job; a new job cancels the one before. */
@@ -111,10 +97,6 @@ export class PermutationPanel implements vscode.Disposable {
 
   private async receive(message: FromPermutation): Promise<void> {
     switch (message.type) {
-      case 'ready':
-        this.ready = true;
-        for (const queued of this.pending.splice(0)) void this.panel?.webview.postMessage(queued);
-        return;
       case 'run':
         await this.run(message);
         return;

@@ -5,11 +5,12 @@
  */
 import * as vscode from 'vscode';
 import type { FromTokenStrip, TokenStripState, ToTokenStrip } from '../webview/messages';
-import { buildWebviewHtml, makeNonce } from './webviewHtml';
+import { WebviewChannel } from './webviewChannel';
 
 export class TokenStripViewProvider implements vscode.WebviewViewProvider, vscode.Disposable {
   static readonly viewId = 'modelLens.tokens';
   private view: vscode.WebviewView | undefined;
+  private channel: WebviewChannel<ToTokenStrip, FromTokenStrip> | undefined;
   private lastState: TokenStripState | undefined;
   private lastSource: { uri: vscode.Uri; offset: number } | undefined;
   private readonly disposables: vscode.Disposable[] = [];
@@ -23,19 +24,21 @@ export class TokenStripViewProvider implements vscode.WebviewViewProvider, vscod
 
   resolveWebviewView(view: vscode.WebviewView): void {
     this.view = view;
-    const dist = vscode.Uri.joinPath(this.extensionUri, 'dist', 'webview');
-    const media = vscode.Uri.joinPath(this.extensionUri, 'media');
-    view.webview.options = { enableScripts: true, localResourceRoots: [dist, media] };
-    view.webview.html = buildWebviewHtml({
-      cspSource: view.webview.cspSource,
-      scriptUri: view.webview.asWebviewUri(vscode.Uri.joinPath(dist, 'tokenStrip.js')).toString(),
-      styleUri: view.webview.asWebviewUri(vscode.Uri.joinPath(media, 'tokenStrip.css')).toString(),
-      nonce: makeNonce(),
-      title: 'Tokens',
-    });
+    // A view opened (or reloaded) after a tokenization shows it once the webview is ready.
+    const channel = new WebviewChannel<ToTokenStrip, FromTokenStrip>(
+      view.webview,
+      this.extensionUri,
+      { name: 'tokenStrip', title: 'Tokens' },
+      (message) => this.receive(message),
+      this.lastState ? [{ type: 'show', state: this.lastState }] : [],
+    );
+    this.channel = channel;
     this.disposables.push(
-      view.webview.onDidReceiveMessage((message: FromTokenStrip) => this.receive(message)),
-      view.onDidDispose(() => (this.view = undefined)),
+      channel,
+      view.onDidDispose(() => {
+        this.view = undefined;
+        this.channel = undefined;
+      }),
     );
   }
 
@@ -44,22 +47,20 @@ export class TokenStripViewProvider implements vscode.WebviewViewProvider, vscod
     this.lastState = state;
     this.lastSource = source;
     if (!this.view) {
+      // Resolving the view sends it the state just stored.
       await vscode.commands.executeCommand(`${TokenStripViewProvider.viewId}.focus`);
-    } else {
-      this.view.show(true);
+      return;
     }
+    this.view.show(true);
     this.post({ type: 'show', state });
   }
 
   private post(message: ToTokenStrip): void {
-    void this.view?.webview.postMessage(message);
+    this.channel?.post(message);
   }
 
   private async receive(message: FromTokenStrip): Promise<void> {
     switch (message.type) {
-      case 'ready':
-        if (this.lastState) this.post({ type: 'show', state: this.lastState });
-        return;
       case 'copy':
         await vscode.env.clipboard.writeText(message.text);
         void vscode.window.setStatusBarMessage(`Model Lens: copied ${message.format === 'ids' ? 'token ids' : 'tokens as JSON'}`, 2000);

@@ -8,7 +8,7 @@ import * as vscode from 'vscode';
 import * as protocol from '../server/protocol';
 import type { FromTransplant, ToTransplant } from '../webview/transplantMessages';
 import type { ModelLensContext } from './ctx';
-import { buildWebviewHtml, makeNonce } from './webviewHtml';
+import { WebviewChannel } from './webviewChannel';
 
 const METHODS = [
   { label: 'omp', description: 'Orthogonal Matching Pursuit over shared tokens (default; best quality)' },
@@ -22,8 +22,7 @@ const METHODS = [
 export class TransplantPanel implements vscode.Disposable {
   static readonly viewType = 'modelLens.transplantReport';
   private panel: vscode.WebviewPanel | undefined;
-  private ready = false;
-  private pending: ToTransplant[] = [];
+  private channel: WebviewChannel<ToTransplant, FromTransplant> | undefined;
   private job: vscode.CancellationTokenSource | undefined;
   private readonly disposables: vscode.Disposable[] = [];
 
@@ -39,30 +38,17 @@ export class TransplantPanel implements vscode.Disposable {
 
   private adopt(panel: vscode.WebviewPanel): void {
     this.panel = panel;
-    this.ready = false;
-    const dist = vscode.Uri.joinPath(this.extensionUri, 'dist', 'webview');
-    const media = vscode.Uri.joinPath(this.extensionUri, 'media');
-    panel.webview.options = { enableScripts: true, localResourceRoots: [dist, media] };
-    panel.webview.html = buildWebviewHtml({
-      cspSource: panel.webview.cspSource,
-      scriptUri: panel.webview.asWebviewUri(vscode.Uri.joinPath(dist, 'transplantReport.js')).toString(),
-      styleUri: panel.webview.asWebviewUri(vscode.Uri.joinPath(media, 'transplantReport.css')).toString(),
-      nonce: makeNonce(),
-      title: 'Transplant Report',
+    const channel = (this.channel = new WebviewChannel(panel.webview, this.extensionUri, { name: 'transplantReport', title: 'Transplant Report' }, (message: FromTransplant) => this.receive(message)));
+    const disposed = panel.onDidDispose(() => {
+      this.panel = undefined;
+      this.channel = undefined;
+      channel.dispose();
+      disposed.dispose();
     });
-    const subscriptions = [
-      panel.webview.onDidReceiveMessage((message: FromTransplant) => void this.receive(message)),
-      panel.onDidDispose(() => {
-        this.panel = undefined;
-        for (const subscription of subscriptions) subscription.dispose();
-      }),
-    ];
   }
 
   private post(message: ToTransplant): void {
-    if (!this.panel) return;
-    if (this.ready) void this.panel.webview.postMessage(message);
-    else this.pending.push(message);
+    this.channel?.post(message);
   }
 
   async run(options: protocol.TransplantOptions): Promise<void> {
@@ -86,10 +72,6 @@ export class TransplantPanel implements vscode.Disposable {
 
   private async receive(message: FromTransplant): Promise<void> {
     switch (message.type) {
-      case 'ready':
-        this.ready = true;
-        for (const queued of this.pending.splice(0)) void this.panel?.webview.postMessage(queued);
-        return;
       case 'openModel':
         await this.ctx.request(protocol.openModel, { path: message.path });
         return;

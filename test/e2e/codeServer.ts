@@ -18,18 +18,9 @@ import * as path from 'node:path';
 import { chromium, type BrowserContext, type Frame, type Page } from 'playwright-core';
 import { provisionCodeServer } from '../../scripts/provision-code-server.mjs';
 
-export const CHROMIUM_PATH = process.env.MODEL_LENS_CHROMIUM ?? '/usr/bin/chromium';
+import { CHROMIUM_FLAGS, CHROMIUM_PATH } from '../support/chromium';
 
-/** Without the networking flags Chromium keeps trying to reach Google's hosts, which this machine refuses. */
-export const CHROMIUM_FLAGS = [
-  '--no-sandbox',
-  '--disable-gpu',
-  '--disable-background-networking',
-  '--disable-component-update',
-  '--disable-sync',
-  '--no-first-run',
-  '--disable-quic',
-];
+export { CHROMIUM_FLAGS, CHROMIUM_PATH };
 
 /** Settings that make the workbench deterministic: no welcome page, walkthroughs, telemetry, trust prompt or updates. */
 export const DETERMINISTIC_SETTINGS: Record<string, unknown> = {
@@ -312,7 +303,16 @@ function createSession(base: Pick<Session, 'page' | 'context' | 'url' | 'port' |
         if (Date.now() > deadline) throw new Error(`No command titled "${title}" in the palette`);
       }
       await row.click();
-      await widget.waitFor({ state: 'hidden', timeout: 10_000 });
+      // The palette closes, or the command opens a quick pick of its own at once (a wizard): either way it ran.
+      const input = widget.locator('.quick-input-box input');
+      const deadline2 = Date.now() + 10_000;
+      for (;;) {
+        const hidden = !(await widget.isVisible());
+        const value = hidden ? '' : await input.inputValue().catch(() => '');
+        if (hidden || !value.startsWith('>')) break;
+        if (Date.now() > deadline2) throw new Error(`The command palette stayed open after choosing "${title}"`);
+        await page.waitForTimeout(100);
+      }
     }),
 
     notifications: () => readNotifications(page),

@@ -8,6 +8,7 @@
  *
  * Used by the webview tests (test/unit/*Webview.test.ts).
  */
+import { CHROMIUM_FLAGS, CHROMIUM_PATH } from './chromium';
 import { existsSync } from 'node:fs';
 import { mkdir, mkdtemp, readFile, rm, stat } from 'node:fs/promises';
 import { createServer, type Server } from 'node:http';
@@ -22,7 +23,7 @@ import { buildWebviewHtml, makeNonce } from '../../extension/webviewHtml';
 export const REPO_ROOT = fileURLToPath(new URL('../..', import.meta.url));
 /** Screenshots go here (gitignored). */
 export const RESULTS_DIR = path.join(REPO_ROOT, 'test-results');
-export const CHROMIUM = '/usr/bin/chromium';
+export const CHROMIUM = CHROMIUM_PATH;
 /** For `describe(…, { skip })`: false when Chromium is there, else why the browser tests are skipped. */
 export const CHROMIUM_SKIP: false | string = existsSync(CHROMIUM) ? false : `${CHROMIUM} is not installed`;
 
@@ -262,17 +263,9 @@ export class WebviewPageServer {
     await new Promise<void>((resolve) => server.listen(0, '127.0.0.1', resolve));
     origin = `http://127.0.0.1:${(server.address() as AddressInfo).port}`;
     const browser = await chromium.launch({
-      executablePath: CHROMIUM,
+      executablePath: CHROMIUM_PATH,
       headless: true,
-      args: [
-        '--no-sandbox',
-        '--disable-gpu',
-        '--disable-background-networking',
-        '--disable-component-update',
-        '--disable-sync',
-        '--no-first-run',
-        '--disable-quic',
-      ],
+      args: CHROMIUM_FLAGS,
     });
     await mkdir(RESULTS_DIR, { recursive: true });
     return new WebviewPageServer(tempDir, bundlePath, server, origin, browser);
