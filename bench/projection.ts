@@ -12,42 +12,18 @@ import * as path from 'node:path';
 import { UMAP } from 'umap-js';
 import { EmbeddingIndex } from '../server/features/neighbours/embeddingIndex';
 import { projectEmbeddings, sampleVocabulary } from '../server/features/neighbours/projection';
+import { symmetricEigen } from '../server/kernels/pca';
 import { ModelRegistry } from '../server/registry/registry';
 import { setWordVectorCacheDir } from '../server/loaders/wordVectors';
 import { fmt, printTable, writeResults } from './stats';
 
+/** The textbook exact PCA: form the whole covariance and diagonalise all of it by Jacobi rotations. */
 function jacobiPcaBaseline(points: Float32Array, n: number, d: number): number[] {
   const mean = new Float64Array(d);
   for (let i = 0; i < n; i++) for (let j = 0; j < d; j++) mean[j] += points[i * d + j] / n;
   const cov = new Float64Array(d * d);
   for (let i = 0; i < n; i++) for (let a = 0; a < d; a++) for (let b = 0; b < d; b++) cov[a * d + b] += ((points[i * d + a] - mean[a]) * (points[i * d + b] - mean[b])) / n;
-  // Full cyclic Jacobi on the whole d × d covariance.
-  for (let sweep = 0; sweep < 50; sweep++) {
-    let off = 0;
-    for (let p = 0; p < d; p++) for (let q = p + 1; q < d; q++) off += cov[p * d + q] ** 2;
-    if (off < 1e-18) break;
-    for (let p = 0; p < d; p++) for (let q = p + 1; q < d; q++) {
-      const apq = cov[p * d + q];
-      if (Math.abs(apq) < 1e-300) continue;
-      const theta = (cov[q * d + q] - cov[p * d + p]) / (2 * apq);
-      const t = Math.sign(theta || 1) / (Math.abs(theta) + Math.sqrt(theta * theta + 1));
-      const c = 1 / Math.sqrt(t * t + 1);
-      const s = t * c;
-      for (let k = 0; k < d; k++) {
-        const kp = cov[k * d + p];
-        const kq = cov[k * d + q];
-        cov[k * d + p] = c * kp - s * kq;
-        cov[k * d + q] = s * kp + c * kq;
-      }
-      for (let k = 0; k < d; k++) {
-        const pk = cov[p * d + k];
-        const qk = cov[q * d + k];
-        cov[p * d + k] = c * pk - s * qk;
-        cov[q * d + k] = s * pk + c * qk;
-      }
-    }
-  }
-  return Array.from({ length: d }, (_, i) => cov[i * d + i]).sort((a, b) => b - a).slice(0, 2);
+  return [...symmetricEigen(cov, d).values].sort((a, b) => b - a).slice(0, 2);
 }
 
 async function main() {

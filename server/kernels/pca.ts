@@ -107,7 +107,7 @@ function implicitCovariance(centred: Float64Array, n: number, d: number): Covari
 }
 
 /** Eigen-decomposition of a small symmetric matrix by cyclic Jacobi rotations: eigenvalues and column vectors. */
-function symmetricEigen(matrix: Float64Array, size: number): { values: Float64Array<ArrayBuffer>; vectors: Float64Array<ArrayBuffer> } {
+export function symmetricEigen(matrix: Float64Array, size: number): { values: Float64Array<ArrayBuffer>; vectors: Float64Array<ArrayBuffer> } {
   const a = new Float64Array(matrix);
   const v = new Float64Array(size * size);
   for (let i = 0; i < size; i++) v[i * size + i] = 1;
