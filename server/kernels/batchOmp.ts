@@ -60,6 +60,11 @@ export interface BatchOmpOptions {
    * dictionary; by default each run makes its own.
    */
   gramCache?: SharedGramCache;
+  /**
+   * Compute the whole Gram matrix first, in large products, when it fits the cache and the targets will select at
+   * least twice as many atoms as there are (default true); else columns are computed as targets first need them.
+   */
+  precomputeGram?: boolean;
 }
 
 export interface ResolvedOmpOptions {
@@ -335,6 +340,41 @@ export class BatchOmpSolver {
         sub += size;
         control.onTargetsDone?.(size);
       }
+    }
+  }
+
+  /**
+   * Fills the Gram cache with the columns of atoms [first, last) (those not there yet), a block of atoms per product.
+   * Run before solving when the whole Gram matrix fits the cache and the targets will use most of it.
+   */
+  async precomputeGram(first: number, last: number, shouldStop?: () => boolean): Promise<void> {
+    const cache = this.gramCache;
+    if (!cache) return;
+    const { atoms: n, dim, dictionary } = this;
+    const chunk = 64;
+    const queries = new Float32Array(chunk * dim);
+    for (let start = first; start < last; start += chunk) {
+      if (shouldStop?.()) return;
+      const atoms: number[] = [];
+      const slots: number[] = [];
+      for (let atom = start; atom < Math.min(last, start + chunk); atom++) {
+        const slot = reserveColumn(cache, atom);
+        if (slot < 0) continue;
+        queries.set(dictionary.subarray(atom * dim, (atom + 1) * dim), atoms.length * dim);
+        atoms.push(atom);
+        slots.push(slot);
+      }
+      if (atoms.length === 0) continue;
+      const m = atoms.length;
+      try {
+        await this.kernels.correlate(dictionary, dim, 0, n, queries, m, (from, rows, scores) => {
+          for (let i = 0; i < m; i++) cache.data.set(scores.subarray(i * rows, (i + 1) * rows), slots[i] * n + from);
+        }, shouldStop);
+      } finally {
+        const complete = !shouldStop?.();
+        atoms.forEach((atom, i) => Atomics.store(cache.slots, atom, complete ? slots[i] : -1));
+      }
+      this.stats.gramColumnsComputed += m;
     }
   }
 

@@ -28,12 +28,19 @@ export interface OmpWorkerSolve {
   last: number;
 }
 
+/** Fill the Gram cache with the columns of atoms [first, last). */
+export interface OmpWorkerGram {
+  type: 'gram';
+  first: number;
+  last: number;
+}
+
 /** Finish (or abandon, once cancelled) the queued work, release the ONNX Runtime sessions and let the thread end. */
 export interface OmpWorkerClose {
   type: 'close';
 }
 
-export type OmpWorkerRequest = OmpWorkerInit | OmpWorkerSolve | OmpWorkerClose;
+export type OmpWorkerRequest = OmpWorkerInit | OmpWorkerSolve | OmpWorkerGram | OmpWorkerClose;
 
 export interface OmpWorkerErrorInfo {
   name: string;
@@ -47,4 +54,5 @@ export type OmpWorkerReply =
   | { type: 'ready' }
   | { type: 'progress'; targets: number }
   | { type: 'solved'; first: number; last: number; stats: OmpStats }
+  | { type: 'gram-done'; first: number; last: number; computed: number }
   | { type: 'error'; error: OmpWorkerErrorInfo };

@@ -111,6 +111,11 @@ export async function batchOmp(
   const cache =
     resolved.route !== 'gram' ? undefined : (options.gramCache ?? (resolved.gramCacheBytes >= atoms * 4 ? createGramCache(atoms, resolved.gramCacheBytes) : undefined));
 
+  // The rest of the Gram matrix in large products, once the first chunk shows that most selections need a column
+  // nobody has used yet (unstructured targets will touch nearly every atom), when it fits and the targets will select
+  // each atom about twice. Targets that share atoms (real embeddings) keep computing columns as they need them.
+  const mayPrecompute = cache !== undefined && options.precomputeGram !== false && cache.capacity >= atoms && count * resolved.k >= 2 * atoms;
+
   if (workers <= 0 || options.workers === 0) {
     const kernels = await OmpKernels.create({ intraOpThreads: 0, ...options.kernels });
     try {
@@ -132,13 +137,25 @@ export async function batchOmp(
   const entry = resolveOmpWorkerEntry();
   // Chunks small enough to balance the workers, large enough to fill a lockstep block.
   const chunk = Math.max(1, Math.min(count, Math.max(32, Math.ceil(count / (workers * 8)))));
-  const ranges: [number, number][] = [];
-  for (let first = 0; first < count; first += chunk) ranges.push([first, Math.min(count, first + chunk)]);
+  const tasks: { type: 'gram' | 'solve'; first: number; last: number }[] = [];
+  for (let first = 0; first < count; first += chunk) tasks.push({ type: 'solve', first, last: Math.min(count, first + chunk) });
+  let remaining = tasks.length;
+  let decided = !mayPrecompute;
+  const maybePrecompute = (chunkStats: OmpStats) => {
+    if (decided) return;
+    decided = true;
+    const computed = chunkStats.gramColumnsComputed;
+    if (computed / Math.max(1, computed + chunkStats.gramColumnHits) <= 0.5) return;
+    const gramChunk = Math.max(64, Math.ceil(atoms / (workers * 8)));
+    const gram: typeof tasks = [];
+    for (let first = 0; first < atoms; first += gramChunk) gram.push({ type: 'gram', first, last: Math.min(atoms, first + gramChunk) });
+    tasks.unshift(...gram);
+    remaining += gram.length;
+  };
 
   const pool: Worker[] = [];
   return new Promise<BatchOmpResult>((resolve, reject) => {
     let settled = false;
-    let remaining = ranges.length;
     const settle = (outcome: Error | BatchOmpResult) => {
       if (settled) return;
       settled = true;
@@ -158,8 +175,8 @@ export async function batchOmp(
     const onAbort = () => settle(cancelledError());
     signal?.addEventListener('abort', onAbort, { once: true });
     const dispatch = (worker: Worker) => {
-      const range = ranges.shift();
-      if (range) worker.postMessage({ type: 'solve', first: range[0], last: range[1] } satisfies OmpWorkerRequest);
+      const task = tasks.shift();
+      if (task) worker.postMessage(task satisfies OmpWorkerRequest);
     };
     for (let i = 0; i < workers; i++) {
       const worker = startWorker(entry, 'model-lens-omp');
@@ -175,6 +192,12 @@ export async function batchOmp(
             return;
           case 'solved':
             mergeStats(stats, message.stats);
+            maybePrecompute(message.stats);
+            if (--remaining === 0) settle({ ...output, stats });
+            else dispatch(worker);
+            return;
+          case 'gram-done':
+            stats.gramColumnsComputed += message.computed;
             if (--remaining === 0) settle({ ...output, stats });
             else dispatch(worker);
             return;

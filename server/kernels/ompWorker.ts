@@ -73,6 +73,17 @@ port.on('message', (request: OmpWorkerRequest) => {
     case 'solve':
       queue = queue.then(() => solveRange(request.first, request.last)).catch(replyError);
       break;
+    case 'gram':
+      queue = queue
+        .then(async () => {
+          const current = await solver!;
+          const before = current.stats.gramColumnsComputed;
+          await current.precomputeGram(request.first, request.last, () => Atomics.load(init!.cancel, 0) !== 0);
+          if (Atomics.load(init!.cancel, 0) === 0) reply({ type: 'gram-done', first: request.first, last: request.last, computed: current.stats.gramColumnsComputed - before });
+          current.stats.gramColumnsComputed = before; // reported here, not again with the next solve
+        })
+        .catch(replyError);
+      break;
     case 'close':
       // Terminating a thread that still holds ONNX Runtime sessions can abort the whole process (a native error
       // in a finalizer), so the sessions are released first and the thread ends on its own.
