@@ -37,6 +37,7 @@ import { formatCount, formatScore, tokenLabel } from './label';
 import { highlightListToken, renderNeighbourList } from './neighbourList';
 import { renderScatter, resetScatterZoom, MAX_POINTS } from './scatter';
 import { compileSearch } from './search';
+import { connectToVsCode } from '../shared/vscodeHost';
 
 export type PostMessage = (message: FromNeighbourhood) => void;
 
@@ -589,24 +590,4 @@ export function startNeighbourhood(
 
 // ---- wiring to VS Code ---------------------------------------------------------------------------------------------
 
-interface VsCodeApi {
-  postMessage(message: FromNeighbourhood): void;
-  getState(): unknown;
-  setState(state: unknown): void;
-}
-
-declare function acquireVsCodeApi(): VsCodeApi;
-
-function start(): void {
-  if (typeof acquireVsCodeApi !== 'function') return;
-  const vscode = acquireVsCodeApi();
-  const root = document.getElementById('root') ?? document.body.appendChild(document.createElement('main'));
-  const post: PostMessage = (message) => vscode.postMessage(message);
-  const app = startNeighbourhood(root, post, vscode.getState(), (state) => vscode.setState(state));
-  window.addEventListener('message', (event: MessageEvent<unknown>) => {
-    if (isToNeighbourhood(event.data)) app.receive(event.data);
-  });
-  post({ type: 'ready' });
-}
-
-start();
+connectToVsCode<ToNeighbourhood, FromNeighbourhood>(isToNeighbourhood, startNeighbourhood);

@@ -32,6 +32,7 @@ import {
   type SizeScale,
   type SizeSeries,
 } from './plots';
+import { connectToVsCode } from '../shared/vscodeHost';
 
 export type PostMessage = (message: FromPermutation) => void;
 
@@ -431,24 +432,4 @@ export function startPermutationProbe(root: HTMLElement, post: PostMessage, init
 
 // ---- wiring to VS Code ---------------------------------------------------------------------------------------------
 
-interface VsCodeApi {
-  postMessage(message: FromPermutation): void;
-  getState(): unknown;
-  setState(state: unknown): void;
-}
-
-declare function acquireVsCodeApi(): VsCodeApi;
-
-function start(): void {
-  if (typeof acquireVsCodeApi !== 'function') return;
-  const vscode = acquireVsCodeApi();
-  const root = document.getElementById('root') ?? document.body.appendChild(document.createElement('main'));
-  const post: PostMessage = (message) => vscode.postMessage(message);
-  const app = startPermutationProbe(root, post, vscode.getState(), (state) => vscode.setState(state));
-  window.addEventListener('message', (event: MessageEvent<unknown>) => {
-    if (isToPermutation(event.data)) app.receive(event.data);
-  });
-  post({ type: 'ready' });
-}
-
-start();
+connectToVsCode<ToPermutation, FromPermutation>(isToPermutation, startPermutationProbe);

@@ -21,6 +21,7 @@ import { renderProgress, STAGES, type ProgressState } from './progress';
 import { renderProvenance, PROVENANCE_ROWS_SHOWN } from './provenance';
 import { renderCategories, renderMatrices, renderSpecialTokens, renderWorst } from './tables';
 import { renderTimings } from './timings';
+import { connectToVsCode } from '../shared/vscodeHost';
 
 export type PostMessage = (message: FromTransplant) => void;
 
@@ -406,24 +407,4 @@ export function startTransplantReport(
 
 // ---- wiring to VS Code ---------------------------------------------------------------------------------------------
 
-interface VsCodeApi {
-  postMessage(message: FromTransplant): void;
-  getState(): unknown;
-  setState(state: unknown): void;
-}
-
-declare function acquireVsCodeApi(): VsCodeApi;
-
-function start(): void {
-  if (typeof acquireVsCodeApi !== 'function') return;
-  const vscode = acquireVsCodeApi();
-  const root = document.getElementById('root') ?? document.body.appendChild(document.createElement('main'));
-  const post: PostMessage = (message) => vscode.postMessage(message);
-  const app = startTransplantReport(root, post, vscode.getState(), (state) => vscode.setState(state));
-  window.addEventListener('message', (event: MessageEvent<unknown>) => {
-    if (isToTransplant(event.data)) app.receive(event.data);
-  });
-  post({ type: 'ready' });
-}
-
-start();
+connectToVsCode<ToTransplant, FromTransplant>(isToTransplant, startTransplantReport);
