@@ -29,12 +29,14 @@ export interface OnnxNode {
   attributes?: Readonly<Record<string, OnnxAttributeValue>>;
 }
 
-export interface OnnxInitializer {
-  name: string;
-  dims: readonly number[];
-  /** int64 data, for shape or k constants. */
-  int64: readonly number[];
-}
+/**
+ * A constant: int64 values (shapes, k), float32 values (small constants, stored inline), or a tensor whose bytes
+ * live in an external data file beside the model (how large weights are exported).
+ */
+export type OnnxInitializer =
+  | { name: string; dims: readonly number[]; int64: readonly number[] }
+  | { name: string; dims: readonly number[]; float32: Float32Array }
+  | { name: string; dims: readonly number[]; type: OnnxElementType; external: { location: string; offset: number; length: number } };
 
 export interface OnnxGraphSpec {
   name: string;
@@ -104,6 +106,10 @@ class ProtoWriter {
     return this.bytesField(field, inner.finish());
   }
 
+  raw(field: number, value: Uint8Array): this {
+    return this.bytesField(field, value);
+  }
+
   private bytesField(field: number, value: Uint8Array): this {
     this.tag(field, 2);
     this.varint(value.length);
@@ -156,6 +162,30 @@ function writeNode(writer: ProtoWriter, node: OnnxNode, index: number): void {
   }
 }
 
+function writeInitializer(t: ProtoWriter, init: OnnxInitializer): void {
+  // TensorProto: dims 1, data_type 2, int64_data 7, name 8, raw_data 9, external_data 13, data_location 14
+  for (const d of init.dims) t.int(1, d);
+  if ('int64' in init) {
+    t.int(2, OnnxType.int64);
+    for (const v of init.int64) t.int(7, v);
+    t.string(8, init.name);
+  } else if ('float32' in init) {
+    t.int(2, OnnxType.float);
+    t.string(8, init.name);
+    t.raw(9, new Uint8Array(init.float32.buffer, init.float32.byteOffset, init.float32.byteLength));
+  } else {
+    t.int(2, init.type);
+    t.string(8, init.name);
+    const entries: [string, string][] = [
+      ['location', init.external.location],
+      ['offset', String(init.external.offset)],
+      ['length', String(init.external.length)],
+    ];
+    for (const [key, value] of entries) t.message(13, (e) => e.string(1, key).string(2, value));
+    t.int(14, 1); // EXTERNAL
+  }
+}
+
 /** Serialises a one-graph ONNX model (ModelProto) to bytes. */
 export function buildOnnxModel(spec: OnnxGraphSpec): Uint8Array {
   const model = new ProtoWriter();
@@ -164,15 +194,7 @@ export function buildOnnxModel(spec: OnnxGraphSpec): Uint8Array {
   model.message(7, (graph) => {
     spec.nodes.forEach((node, i) => graph.message(1, (n) => writeNode(n, node, i)));
     graph.string(2, spec.name);
-    for (const init of spec.initializers ?? []) {
-      // TensorProto: dims 1, data_type 2, int64_data 7, name 8
-      graph.message(5, (t) => {
-        for (const d of init.dims) t.int(1, d);
-        t.int(2, OnnxType.int64);
-        for (const v of init.int64) t.int(7, v);
-        t.string(8, init.name);
-      });
-    }
+    for (const init of spec.initializers ?? []) graph.message(5, (t) => writeInitializer(t, init));
     for (const input of spec.inputs) graph.message(11, (v) => writeValueInfo(v, input));
     for (const output of spec.outputs) graph.message(12, (v) => writeValueInfo(v, output));
   });
