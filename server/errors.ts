@@ -39,3 +39,5 @@ export const badInput = (file: string, message: string, hint?: string) =>
   new ModelLensError('bad-input', message, file, hint);
 export const unsupported = (file: string, message: string, hint?: string) =>
   new ModelLensError('unsupported', message, file, hint);
+export const notFound = (file: string, message: string, hint?: string) =>
+  new ModelLensError('not-found', message, file, hint);

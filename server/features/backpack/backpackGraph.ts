@@ -95,6 +95,17 @@ class GraphBuilder {
   }
 }
 
+/** The sense network on token embeddings [.., d] plus the edit deltas gathered by id: [.., senses·d]. */
+function emitSenseNetwork(g: GraphBuilder, config: BackpackConfig, tokenEmbeddings: string, ids = 'input_ids'): { editedFlat: string; editRow: string } {
+  const eps = config.layerNormEpsilon;
+  // Context-free: the token embedding alone, no positions.
+  const senseResidual = g.one('Add', [g.layerNorm(tokenEmbeddings, 'backpack.sense_network.ln', eps), tokenEmbeddings]);
+  const blockOut = g.one('Add', [senseResidual, g.mlp(g.layerNorm(senseResidual, 'backpack.sense_network.block.ln_1', eps), 'backpack.sense_network.block.mlp')]);
+  const senseFlat = g.mlp(g.layerNorm(blockOut, 'backpack.sense_network.block.ln_2', eps), 'backpack.sense_network.final_mlp');
+  const editRow = g.one('Gather', [EDIT_INDEX, ids], { axis: int(0) });
+  return { editedFlat: g.one('Add', [senseFlat, g.one('Gather', [EDIT_DELTA, editRow], { axis: int(0) })]), editRow };
+}
+
 function valueInfo(name: string, type: OnnxValueInfo['type'], dims: OnnxValueInfo['dims']): OnnxValueInfo {
   return { name, type, dims };
 }
@@ -161,17 +172,7 @@ export function buildBackpackGraph(config: BackpackConfig, constants: BackpackGr
     outputs: ['contextualization'],
   });
 
-  // --- Sense network: context-free, from the token embedding alone
-  const senseResidual = g.one('Add', [g.layerNorm(tokenEmbeddings, 'backpack.sense_network.ln', config.layerNormEpsilon), tokenEmbeddings]);
-  const blockOut = g.one('Add', [
-    senseResidual,
-    g.mlp(g.layerNorm(senseResidual, 'backpack.sense_network.block.ln_1', config.layerNormEpsilon), 'backpack.sense_network.block.mlp'),
-  ]);
-  const senseFlat = g.mlp(g.layerNorm(blockOut, 'backpack.sense_network.block.ln_2', config.layerNormEpsilon), 'backpack.sense_network.final_mlp');
-
-  // --- Edits, gathered by token id
-  const editRow = g.one('Gather', [EDIT_INDEX, 'input_ids'], { axis: int(0) });
-  const editedFlat = g.one('Add', [senseFlat, g.one('Gather', [EDIT_DELTA, editRow], { axis: int(0) })]);
+  const { editedFlat, editRow } = emitSenseNetwork(g, config, tokenEmbeddings);
   const senses = g.one('Reshape', [editedFlat, g.int64([0, 0, config.senses, d])]);
   g.nodes.push({ op: 'Transpose', inputs: [senses], outputs: ['senses'], attributes: { perm: ints([0, 2, 1, 3]) } });
   const scale = g.one('Unsqueeze', [g.one('Transpose', [g.one('Gather', [EDIT_SCALE, editRow], { axis: int(0) })], { perm: ints([0, 2, 1]) }), g.int64([3])]);
@@ -208,4 +209,48 @@ export function buildBackpackGraph(config: BackpackConfig, constants: BackpackGr
     }
   }
   return buildOnnxModel({ name: 'backpack', inputs, outputs, nodes: g.nodes, initializers: g.initializers, opset: 17 });
+}
+
+/** The sense-network tensors (and E) the search graph reads. */
+export function senseNetworkTensorNames(config: BackpackConfig): string[] {
+  return backpackTensorSpecs(config)
+    .map((spec) => spec.name)
+    .filter((name) => name === WORD_EMBEDDING || name.startsWith('backpack.sense_network.'));
+}
+
+/**
+ * Sense search, one batch of words: their (edited) sense vectors C [n, senses, d], and for a query embedding q how
+ * far q·C stands above the vocabulary's mean score, in standard deviations: z = (q·C − ē·C) / √(Cᵀ Σ_E C), where ē and
+ * Σ_E are the mean and covariance of E's rows. A word ranks near the top of a sense exactly when its z is large, so
+ * z screens all (word, sense) pairs without scoring the whole vocabulary against each.
+ * Inputs: `token_ids` [n], the sense-network weights, the edit tables, `query` [d], `mean` [d], `covariance` [d, d].
+ * Outputs: `senses` [n, senses, d], `z` [n, senses], `raw` [n, senses].
+ */
+export function buildSenseSearchGraph(config: BackpackConfig): Uint8Array {
+  const g = new GraphBuilder();
+  const d = config.hidden;
+  const tokenEmbeddings = g.one('Gather', [WORD_EMBEDDING, 'token_ids'], { axis: int(0) });
+  const { editedFlat } = emitSenseNetwork(g, config, tokenEmbeddings, 'token_ids');
+  g.nodes.push({ op: 'Reshape', inputs: [editedFlat, g.int64([0, config.senses, d])], outputs: ['senses'] });
+  g.nodes.push({ op: 'MatMul', inputs: ['senses', 'query'], outputs: ['raw'] });
+  const meanScore = g.one('MatMul', ['senses', 'mean']);
+  const spread = g.one('ReduceSum', [g.one('Mul', [g.one('MatMul', ['senses', 'covariance']), 'senses']), g.int64([2])], { keepdims: int(0) });
+  const std = g.one('Sqrt', [g.one('Add', [spread, g.scalar(1e-12)])]);
+  g.nodes.push({ op: 'Div', inputs: [g.one('Sub', ['raw', meanScore]), std], outputs: ['z'] });
+  const specs = new Map(backpackTensorSpecs(config).map((spec) => [spec.name, spec.shape]));
+  const inputs: OnnxValueInfo[] = [
+    valueInfo('token_ids', OnnxType.int64, ['n']),
+    ...senseNetworkTensorNames(config).map((name) => valueInfo(name, OnnxType.float, specs.get(name)!)),
+    valueInfo(EDIT_INDEX, OnnxType.int64, [config.vocabSize]),
+    valueInfo(EDIT_DELTA, OnnxType.float, ['edit_rows', config.senses * d]),
+    valueInfo('query', OnnxType.float, [d]),
+    valueInfo('mean', OnnxType.float, [d]),
+    valueInfo('covariance', OnnxType.float, [d, d]),
+  ];
+  const outputs = [
+    valueInfo('senses', OnnxType.float, ['n', config.senses, d]),
+    valueInfo('z', OnnxType.float, ['n', config.senses]),
+    valueInfo('raw', OnnxType.float, ['n', config.senses]),
+  ];
+  return buildOnnxModel({ name: 'sense-search', inputs, outputs, nodes: g.nodes, initializers: g.initializers, opset: 17 });
 }

@@ -39,7 +39,8 @@ export class BackpackModel {
     readonly embedding: Float32Array,
     readonly tokenizer: TokenizerHandle,
     private readonly session: ort.InferenceSession,
-    weights: BackpackWeights | undefined,
+    /** The float32 weights; undefined for a view-only ONNX Backpack. */
+    readonly weights: BackpackWeights | undefined,
     /** Undefined for a view-only ONNX Backpack. */
     readonly edits: SenseEdits | undefined,
   ) {
@@ -105,6 +106,20 @@ export class BackpackModel {
       };
     }
     return this.editFeeds;
+  }
+
+  /** The sense-network weights and edit tables, as feeds for other graphs over the same tensors (sense search). */
+  senseNetworkFeeds(names: readonly string[]): Record<string, ort.Tensor> {
+    const feeds: Record<string, ort.Tensor> = {};
+    for (const name of names) {
+      const tensor = this.weightFeeds[name];
+      if (!tensor) throw unsupported(this.model.path, 'is an ONNX Backpack, whose sense network cannot be run on its own.', 'Open the backpack-gpt2 safetensors folder for sense search.');
+      feeds[name] = tensor;
+    }
+    const edits = this.feedsForEdits();
+    feeds[EDIT_INDEX] = edits[EDIT_INDEX];
+    feeds[EDIT_DELTA] = edits[EDIT_DELTA];
+    return feeds;
   }
 
   /** Runs sequences of equal length (a batch) through the model. */

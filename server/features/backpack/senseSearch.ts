@@ -1,0 +1,157 @@
+/**
+ * Find senses by meaning: rank all (word, sense) pairs whose top words include a query word.
+ *
+ * Scoring every sense of every word against the whole vocabulary would cost V·senses·V·d (about 3·10¹⁶ multiply-adds
+ * for backpack-gpt2), so the search screens first and checks exactly after:
+ * 1. In batches of words (ONNX Runtime, off the event loop, with progress and cancellation), compute each sense C and
+ *    its z-score for the query, z = (q·C − ē·C)/√(Cᵀ Σ_E C): how many standard deviations the query word's score
+ *    stands above the vocabulary's mean score for that sense. Top words are exactly the ones with large z.
+ * 2. Keep the best-z pairs as candidates and rank the vocabulary for each exactly (E·C, TopK); report those whose
+ *    top `top` words include the query, with the query's rank.
+ */
+import * as ort from 'onnxruntime-node';
+import { ModelLensError } from '../../errors';
+import type { BackpackModel } from './backpackModel';
+import { buildSenseSearchGraph, senseNetworkTensorNames } from './backpackGraph';
+import { rankVocabulary, resolveWord } from './senses';
+
+export interface SenseSearchOptions {
+  query: string;
+  /** How deep in a sense's top list the query may sit (default 20). */
+  top?: number;
+  /** How many pairs to return at most (default 50). */
+  limit?: number;
+  /** Words per batch (default 512). */
+  batch?: number;
+}
+
+export interface SenseSearchHit {
+  tokenId: number;
+  token: string;
+  sense: number;
+  /** 1-based rank of the query among the sense's top words. */
+  rank: number;
+  /** E_q·C(x)_ℓ */
+  score: number;
+  /** Standard deviations above the vocabulary's mean score. */
+  z: number;
+}
+
+export interface SenseSearchResult {
+  modelId: string;
+  query: { id: number; token: string };
+  top: number;
+  hits: SenseSearchHit[];
+  /** Words scanned and candidate pairs checked exactly. */
+  wordsScanned: number;
+  candidatesChecked: number;
+}
+
+export interface SearchControl {
+  signal?: AbortSignal;
+  onProgress?: (message: string, fraction?: number) => void;
+}
+
+const searchSessions = new WeakMap<BackpackModel, Promise<ort.InferenceSession>>();
+
+function searchSession(backpack: BackpackModel): Promise<ort.InferenceSession> {
+  let session = searchSessions.get(backpack);
+  if (!session) {
+    session = ort.InferenceSession.create(buildSenseSearchGraph(backpack.config), { graphOptimizationLevel: 'all', executionMode: 'sequential', interOpNumThreads: 1 });
+    searchSessions.set(backpack, session);
+  }
+  return session;
+}
+
+/** Mean [d] and covariance [d, d] of E's rows (float64 accumulation), computed once per model. */
+const embeddingMoments = new WeakMap<BackpackModel, { mean: Float32Array; covariance: Float32Array }>();
+
+function moments(backpack: BackpackModel): { mean: Float32Array; covariance: Float32Array } {
+  let cached = embeddingMoments.get(backpack);
+  if (!cached) {
+    const { vocabSize: V, hidden: d } = backpack.config;
+    const E = backpack.embedding;
+    const mean = new Float64Array(d);
+    for (let v = 0; v < V; v++) for (let k = 0; k < d; k++) mean[k] += E[v * d + k];
+    for (let k = 0; k < d; k++) mean[k] /= V;
+    const covariance = new Float64Array(d * d);
+    const centred = new Float64Array(d);
+    for (let v = 0; v < V; v++) {
+      for (let k = 0; k < d; k++) centred[k] = E[v * d + k] - mean[k];
+      for (let a = 0; a < d; a++) {
+        const ca = centred[a];
+        for (let b = a; b < d; b++) covariance[a * d + b] += ca * centred[b];
+      }
+    }
+    const out = new Float32Array(d * d);
+    for (let a = 0; a < d; a++) for (let b = a; b < d; b++) out[a * d + b] = out[b * d + a] = covariance[a * d + b] / V;
+    cached = { mean: Float32Array.from(mean), covariance: out };
+    embeddingMoments.set(backpack, cached);
+  }
+  return cached;
+}
+
+export async function searchSenses(backpack: BackpackModel, options: SenseSearchOptions, control: SearchControl = {}): Promise<SenseSearchResult> {
+  const { vocabSize: V, hidden: d, senses: S } = backpack.config;
+  const top = options.top ?? 20;
+  const limit = options.limit ?? 50;
+  const batch = options.batch ?? 512;
+  const queryId = resolveWord(backpack, options.query);
+  const session = await searchSession(backpack);
+  const feeds = backpack.senseNetworkFeeds(senseNetworkTensorNames(backpack.config));
+  const { mean, covariance } = moments(backpack);
+  feeds.query = new ort.Tensor('float32', backpack.embedding.slice(queryId * d, (queryId + 1) * d), [d]);
+  feeds.mean = new ort.Tensor('float32', mean, [d]);
+  feeds.covariance = new ort.Tensor('float32', covariance, [d, d]);
+
+  // 1. Screen every pair by z, keeping the best few (a bounded list, never V·S entries of state beyond z itself).
+  const candidateCount = Math.min(V * S, Math.max(limit * 8, 256));
+  const z = new Float32Array(V * S);
+  const raw = new Float32Array(V * S);
+  for (let first = 0; first < V; first += batch) {
+    if (control.signal?.aborted) throw new ModelLensError('cancelled', 'Sense search was cancelled.');
+    const count = Math.min(batch, V - first);
+    const ids = new BigInt64Array(count);
+    for (let i = 0; i < count; i++) ids[i] = BigInt(first + i);
+    const out = await session.run({ ...feeds, token_ids: new ort.Tensor('int64', ids, [count]) });
+    z.set(out.z.data as Float32Array, first * S);
+    raw.set(out.raw.data as Float32Array, first * S);
+    control.onProgress?.(`screened ${first + count} of ${V} words`, (0.8 * (first + count)) / V);
+  }
+  const order = Array.from({ length: V * S }, (_, i) => i).sort((a, b) => z[b] - z[a]).slice(0, candidateCount);
+
+  // 2. Check the candidates exactly, in batches of whole words' senses.
+  const hits: SenseSearchHit[] = [];
+  const chunk = 64;
+  for (let c = 0; c < order.length; c += chunk) {
+    if (control.signal?.aborted) throw new ModelLensError('cancelled', 'Sense search was cancelled.');
+    const pairs = order.slice(c, c + chunk);
+    const words = [...new Set(pairs.map((p) => Math.floor(p / S)))];
+    const vectors = await backpack.senseVectors(words);
+    const wanted = new Float32Array(pairs.length * d);
+    pairs.forEach((p, i) => {
+      const w = words.indexOf(Math.floor(p / S));
+      wanted.set(vectors.subarray((w * S + (p % S)) * d, (w * S + (p % S) + 1) * d), i * d);
+    });
+    const ranked = await rankVocabulary(backpack, wanted, top);
+    pairs.forEach((p, i) => {
+      for (let r = 0; r < ranked.k; r++) {
+        if (Number(ranked.topIds[i * ranked.k + r]) === queryId) {
+          const tokenId = Math.floor(p / S);
+          hits.push({ tokenId, token: backpack.tokenText(tokenId), sense: p % S, rank: r + 1, score: raw[p], z: z[p] });
+          break;
+        }
+      }
+    });
+    control.onProgress?.(`checked ${Math.min(c + chunk, order.length)} of ${order.length} candidate senses`, 0.8 + (0.2 * Math.min(c + chunk, order.length)) / order.length);
+  }
+  hits.sort((a, b) => a.rank - b.rank || b.z - a.z);
+  return {
+    modelId: backpack.model.id,
+    query: { id: queryId, token: backpack.tokenText(queryId) },
+    top,
+    hits: hits.slice(0, limit),
+    wordsScanned: V,
+    candidatesChecked: order.length,
+  };
+}
