@@ -20,6 +20,18 @@ import type {
 import type { CopyProbeOptions, CopyProbeResult } from './features/probes/copyProbe';
 import type { TransplantOptions } from './features/transplant/transplant';
 import type { TransplantProgress, TransplantReport } from './features/transplant/report';
+import type {
+  ExplainOptions,
+  ExportResult,
+  ManualSenseEdit,
+  PredictionExplanation,
+  SenseEditAction,
+  SenseEditState,
+  SenseSearchOptions,
+  SenseSearchResult,
+  WordSenses,
+} from './features/backpack';
+import type { NextTokenPrediction } from './features/predict';
 
 export type { TokenizerFacts, TokenSpan } from './tokenization/tokenizer';
 export type { NeighbourhoodResult, Neighbour, NeighbourEdge, QueryKind } from './features/neighbours/neighbours';
@@ -47,6 +59,8 @@ export interface ModelSummary {
   tensorCount: number;
   /** True when this model's tokenizer is one of the active tokenizers. */
   active: boolean;
+  /** A Backpack language model (senses can be shown and edited). */
+  backpack?: boolean;
 }
 
 export interface ModelDetails extends ModelSummary {
@@ -163,6 +177,31 @@ export const transplant = new RequestType<TransplantOptions, TransplantReport, v
 export const transplantProgress = new NotificationType<TransplantProgress>('modelLens/transplantProgress');
 
 export type { TransplantOptions, TransplantProgress, TransplantReport };
+
+// ---- Backpack sense vectors and next-token prediction ----------------------------------------------------------
+
+export const predict = new RequestType<{ modelId: string; text: string; top?: number }, NextTokenPrediction, void>('modelLens/predict');
+export const senses = new RequestType<{ modelId: string; word: string; top?: number }, WordSenses, void>('modelLens/senses');
+export const explainPrediction = new RequestType<{ modelId: string } & ExplainOptions, PredictionExplanation, void>('modelLens/explainPrediction');
+export const searchSenses = new RequestType<{ modelId: string } & SenseSearchOptions, SenseSearchResult, void>('modelLens/searchSenses');
+export const senseEditState = new RequestType<{ modelId: string }, SenseEditState, void>('modelLens/senseEditState');
+export const editSenses = new RequestType<{ modelId: string; edit: ManualSenseEdit }, SenseEditState, void>('modelLens/editSenses');
+export const changeSenseEdits = new RequestType<{ modelId: string; action: SenseEditAction }, SenseEditState, void>('modelLens/changeSenseEdits');
+export const exportBackpack = new RequestType<{ modelId: string; outDir: string }, ExportResult, void>('modelLens/exportBackpack');
+
+export type {
+  ExplainOptions,
+  ExportResult,
+  ManualSenseEdit,
+  NextTokenPrediction,
+  PredictionExplanation,
+  SenseEditAction,
+  SenseEditState,
+  SenseSearchOptions,
+  SenseSearchResult,
+  WordSenses,
+};
+export type { ScoredWord, SenseWords } from './features/backpack';
 
 // ---- notifications ------------------------------------------------------------------------------------------------
 

@@ -21,6 +21,7 @@ import { tokenizeWithModel } from './features/tokenize';
 import { computeHover } from './features/hover/hover';
 import { neighbourSection } from './features/hover/hoverNeighbours';
 import { forgetProvenance, provenanceSection } from './features/hover/hoverProvenance';
+import { senseSection, warmBackpack } from './features/hover/hoverSenses';
 import { EmbeddingIndex } from './features/neighbours/embeddingIndex';
 import { findAnalogy, findNeighbours, type Control } from './features/neighbours/neighbours';
 import { projectEmbeddings } from './features/neighbours/projection';
@@ -28,6 +29,8 @@ import { compareModels } from './features/neighbours/compareModels';
 import { setWordVectorCacheDir } from './loaders/wordVectors';
 import { permutationTheory, runPermutationProbe, runPermutationReproduction } from './features/probes/permutationProbe';
 import { runCopyProbe } from './features/probes/copyProbe';
+import { changeSenseEdits, editSenses, explainPrediction, exportEditedBackpack, openBackpack, searchSenses, senseEditState, wordSenses } from './features/backpack';
+import { predictNextToken } from './features/predict';
 import { openCausalLanguageModel } from './features/probes/causalLanguageModel';
 import { runTransplant } from './features/transplant';
 import type { CancellationToken } from 'vscode-languageserver/node';
@@ -179,8 +182,12 @@ export function startServer(connection: Connection): void {
     }),
   );
 
-  /** Word vectors exist to be searched: load their matrix in the background so hovers can show neighbours. */
+  /**
+   * Word vectors exist to be searched: load their matrix in the background so hovers can show neighbours. A Backpack
+   * is built in the background too, so its first sense hover is quick.
+   */
   function preloadWordVectors(model: OpenedModel): void {
+    warmBackpack(model, log);
     if (model.format === 'word-vectors') void embeddings.matrix(model, 'input').catch((error) => log(`Preloading ${model.name} failed: ${String(error)}`));
   }
 
@@ -291,6 +298,46 @@ export function startServer(connection: Connection): void {
     ),
   );
 
+  // Backpack sense vectors. Forward passes and vocabulary scoring run in ONNX Runtime's threads, off this loop.
+  connection.onRequest(
+    protocol.predict,
+    handle(({ modelId, text, top }) => predictNextToken(registry.get(modelId), text, top)),
+  );
+  connection.onRequest(
+    protocol.senses,
+    handle(({ modelId, word, top }) => wordSenses(registry.get(modelId), word, top)),
+  );
+  connection.onRequest(
+    protocol.explainPrediction,
+    handle(async ({ modelId, ...options }) => explainPrediction(await openBackpack(registry.get(modelId)), options)),
+  );
+  connection.onRequest(
+    protocol.searchSenses,
+    handle(async ({ modelId, ...options }, token: CancellationToken) => {
+      const backpack = await openBackpack(registry.get(modelId));
+      return longTask(`Model Lens: searching senses for "${options.query}"`, token, (control) => searchSenses(backpack, options, control));
+    }),
+  );
+  connection.onRequest(
+    protocol.senseEditState,
+    handle(async ({ modelId }) => senseEditState(await openBackpack(registry.get(modelId)))),
+  );
+  connection.onRequest(
+    protocol.editSenses,
+    handle(({ modelId, edit }) => editSenses(registry.get(modelId), edit)),
+  );
+  connection.onRequest(
+    protocol.changeSenseEdits,
+    handle(({ modelId, action }) => changeSenseEdits(registry.get(modelId), action)),
+  );
+  connection.onRequest(
+    protocol.exportBackpack,
+    handle(async ({ modelId, outDir }, token: CancellationToken) => {
+      const backpack = await openBackpack(registry.get(modelId));
+      return longTask('Model Lens: exporting the edited Backpack', token, (control) => exportEditedBackpack(backpack, outDir, control));
+    }),
+  );
+
   connection.onShutdown(() => embeddings.close());
 
   connection.onHover(async (params) => {
@@ -306,11 +353,12 @@ export function startServer(connection: Connection): void {
       const answer = computeHover(request, registry.activeTokenizers(), settings);
       if (!answer) return null;
       const activeModels = registry.activeTokenizers().map((named) => registry.get(named.modelId));
-      const [neighbours, provenance] = await Promise.all([
+      const [neighbours, provenance, senses] = await Promise.all([
         neighbourSection(embeddings, registry.list(), request).catch(() => undefined),
         provenanceSection(activeModels, request).catch(() => undefined),
+        senseSection(activeModels, request).catch(() => undefined),
       ]);
-      const sections = [answer.markdown, provenance, neighbours].filter((section): section is string => Boolean(section));
+      const sections = [answer.markdown, provenance, senses, neighbours].filter((section): section is string => Boolean(section));
       return {
         contents: { kind: 'markdown', value: sections.join('\n\n---\n\n') },
         range: { start: document.positionAt(answer.start), end: document.positionAt(answer.end) },

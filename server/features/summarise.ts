@@ -3,6 +3,7 @@
  */
 import type { ModelDetails, ModelSummary, TensorSummary } from '../protocol';
 import type { OpenedModel, TensorInfo } from '../registry/types';
+import { isBackpackConfig } from './backpack/backpackConfig';
 
 const tensorSummary = (tensor: TensorInfo): TensorSummary => ({
   name: tensor.name,
@@ -25,6 +26,7 @@ export function summariseModel(model: OpenedModel, active: boolean): ModelSummar
     },
     tensorCount: model.tensors.length,
     active,
+    ...(model.format === 'huggingface' && isBackpackConfig(model.config) ? { backpack: true } : {}),
   };
 }
 

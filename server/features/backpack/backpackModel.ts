@@ -61,6 +61,7 @@ export class BackpackModel {
     const weights = await loadBackpackWeights(model, config);
     const session = await ort.InferenceSession.create(buildBackpackGraph(config), SESSION_OPTIONS);
     const edits = new SenseEdits(config);
+    edits.savedTo = model.path;
     await edits.load(model.path);
     return new BackpackModel(model, config, weights.tensors.get(WORD_EMBEDDING)!, model.tokenizer, session, weights, edits);
   }

@@ -46,8 +46,19 @@ export class SenseEdits {
   readonly history: SenseEditRecord[] = [];
   /** When false, the model runs as if there were no edits (the toggle). */
   enabled = true;
+  /** True when there are changes that are not in the sidecar on disk. */
+  dirty = false;
+
+  /** The folder whose sidecar these edits mirror (the model's own). */
+  savedTo?: string;
 
   constructor(readonly config: BackpackConfig) {}
+
+  /** Removes the sidecar from `folder` (the model's own files are untouched). */
+  async deleteSidecar(folder: string): Promise<void> {
+    await fsp.rm(path.join(folder, SIDECAR_TENSORS), { force: true });
+    await fsp.rm(path.join(folder, SIDECAR_JSON), { force: true });
+  }
 
   get size(): number {
     return this.words.size;
@@ -72,6 +83,7 @@ export class SenseEdits {
     const d = this.config.hidden;
     const target = this.word(tokenId).delta.subarray(sense * d, (sense + 1) * d);
     for (let k = 0; k < d; k++) target[k] += delta[k];
+    this.dirty = true;
   }
 
   /** The delta on one sense ([d], zeros when unedited). */
@@ -84,6 +96,7 @@ export class SenseEdits {
   /** Multiplies the contribution of sense `sense` of `tokenId` by `factor` (α scaling at inference). */
   scaleContribution(tokenId: number, sense: number, factor: number): void {
     this.word(tokenId).scale[sense] *= factor;
+    this.dirty = true;
   }
 
   contributionScale(tokenId: number, sense: number): number {
@@ -95,6 +108,7 @@ export class SenseEdits {
   }
 
   clear(): void {
+    if (this.words.size > 0) this.dirty = true;
     this.words.clear();
     this.history.length = 0;
   }
@@ -142,6 +156,7 @@ export class SenseEdits {
     const temp = `${jsonFile}.${process.pid}.tmp`;
     await fsp.writeFile(temp, `${JSON.stringify(json, null, 2)}\n`);
     await fsp.rename(temp, jsonFile);
+    if (path.resolve(folder) === path.resolve(this.savedTo ?? folder)) this.dirty = false;
     return [SIDECAR_TENSORS, SIDECAR_JSON];
   }
 
@@ -172,6 +187,7 @@ export class SenseEdits {
       this.words.set(value, { delta: deltaValues.slice(i * senses * hidden, (i + 1) * senses * hidden), scale: scaleValues.slice(i * senses, (i + 1) * senses) });
     });
     this.history.length = 0;
+    this.dirty = false;
     try {
       const json = JSON.parse(await fsp.readFile(path.join(folder, SIDECAR_JSON), 'utf8')) as { history?: SenseEditRecord[] };
       if (Array.isArray(json.history)) this.history.push(...json.history);

@@ -14,7 +14,7 @@ const NEIGHBOURS = 5;
 const BUDGET_MS = 300;
 
 /** Which token the cursor is on, in one model's vocabulary. */
-function cursorToken(model: OpenedModel, text: string, languageId: string, offset: number): number | undefined {
+export function cursorToken(model: OpenedModel, text: string, languageId: string, offset: number): number | undefined {
   const target = findHoverTarget(text, languageId, offset);
   if (!target || target.kind !== 'string' || !model.tokenizer) return undefined;
   const whole = model.tokenizer.tokenToId(target.value);
@@ -25,7 +25,7 @@ function cursorToken(model: OpenedModel, text: string, languageId: string, offse
 }
 
 /** The promise's value, or undefined when it takes longer than `ms`. */
-async function withinBudget<T>(promise: Promise<T>, ms: number): Promise<T | undefined> {
+export async function withinBudget<T>(promise: Promise<T>, ms: number): Promise<T | undefined> {
   let timer: ReturnType<typeof setTimeout> | undefined;
   const timeout = new Promise<undefined>((resolve) => {
     timer = setTimeout(() => resolve(undefined), ms);

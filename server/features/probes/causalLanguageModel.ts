@@ -2,11 +2,12 @@
  * What the copy probe needs from a language model, and how it gets one for an opened model.
  *
  * A `CausalLanguageModel` is a tokenizer and a function from a token sequence to the logits of the next token. Model
- * runners (a Backpack runner is being built separately, issue 5; an ONNX LM through transformers.js could follow)
- * register themselves here; `openCausalLanguageModel` asks each in turn, and when none can run the model it throws an
- * 'unsupported' error that says what is supported, which the CLI prints as one line (exit 2).
+ * runners register here (Backpacks are built in; tests can add their own); `openCausalLanguageModel` asks each in
+ * turn, and when none can run the model it throws an 'unsupported' error that says what is supported, which the CLI
+ * prints as one line (exit 2).
  */
 import { unsupported } from '../../errors';
+import { backpackRunner } from '../backpack';
 import type { OpenedModel } from '../../registry/types';
 import type { TokenizerHandle } from '../../tokenization/tokenizer';
 
@@ -24,7 +25,7 @@ export interface CausalLanguageModelRunner {
   open(model: OpenedModel): Promise<CausalLanguageModel>;
 }
 
-const runners: CausalLanguageModelRunner[] = [];
+const runners: CausalLanguageModelRunner[] = [backpackRunner];
 
 /** Adds a runner (a later registration of the same runner object is ignored). Returns a function that removes it. */
 export function registerCausalLanguageModelRunner(runner: CausalLanguageModelRunner): () => void {
@@ -44,10 +45,9 @@ export function causalLanguageModelRunners(): string[] {
 export async function openCausalLanguageModel(model: OpenedModel): Promise<CausalLanguageModel> {
   const runner = runners.find((candidate) => candidate.canRun(model));
   if (runner) return runner.open(model);
-  const supported = runners.length > 0 ? `Supported: ${runners.map((r) => r.description).join('; ')}.` : 'No model runner is available in this build yet.';
   throw unsupported(
     model.path,
-    `cannot run next-token logits for this ${model.format} model: the copy probe needs a causal language model that Model Lens can run.`,
-    `${supported} A Backpack language-model runner is being built separately; until then the copy probe runs only through its API with a model you provide.`,
+    `cannot run next-token logits for this ${model.format} model: Model Lens runs only causal language models it has a runner for.`,
+    `Supported: ${runners.map((r) => r.description).join('; ')}.`,
   );
 }
