@@ -2,6 +2,7 @@
  * Every `model-lens` command, by name. A new command is one file in this folder, added here.
  */
 import type { Command } from '../command';
+import { predictCommand, sensesCommand } from './backpack';
 import { inspectCommand } from './inspect';
 import { probeCommand } from './probe';
 import { tokenizeCommand } from './tokenize';
@@ -16,4 +17,6 @@ export const COMMANDS: Record<string, Command> = {
   neighbours: neighboursCommand,
   analogy: analogyCommand,
   project: projectCommand,
+  predict: predictCommand,
+  senses: sensesCommand,
 };
