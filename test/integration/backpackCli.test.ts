@@ -90,3 +90,22 @@ test('probe copy runs on the Backpack: each generated word is the greedy continu
     assert.equal(model.tokenizer!.decode([first]).trim(), prompt.generated[0].trim(), `first generated word after ${JSON.stringify(prompt.prompt)}`);
   }
 });
+
+test('predict runs a GPT-2 in ONNX through transformers.js, agreeing with ONNX Runtime on the same file', async () => {
+  const { buildDemoOnnxLanguageModel } = await import('../fixtures/buildOnnxLanguageModel');
+  const lmFolder = (await buildDemoOnnxLanguageModel(DEFAULT_DEMO_DIR)).folder;
+  const text = 'The king of France is';
+  const { code, stdout, stderr } = cli('predict', lmFolder, '--text', text, '--top', '3', '--json');
+  assert.equal(code, 0, stderr);
+  const result = JSON.parse(stdout);
+  const ort = await import('onnxruntime-node');
+  const session = await ort.InferenceSession.create(path.join(lmFolder, 'onnx', 'model.onnx'));
+  const ids = result.tokens.map((t: { id: number }) => BigInt(t.id));
+  const logits = (await session.run({ input_ids: new ort.Tensor('int64', BigInt64Array.from(ids), [1, ids.length]) })).logits.data as Float32Array;
+  const V = logits.length / ids.length;
+  const last = logits.subarray((ids.length - 1) * V);
+  let best = 0;
+  for (let v = 1; v < V; v++) if (last[v] > last[best]) best = v;
+  assert.equal(result.next[0].id, best);
+  assert.ok(Math.abs(result.next[0].logit - last[best]) < 1e-4);
+});

@@ -14,7 +14,7 @@
  */
 import { buildOnnxModel, float, int, ints, OnnxType, type OnnxInitializer, type OnnxNode, type OnnxValueInfo } from '../../kernels/onnxGraph';
 import type { BackpackConfig } from './backpackConfig';
-import { backpackTensorSpecs, POSITION_EMBEDDING, WORD_EMBEDDING } from './backpackWeights';
+import { backpackTensorSpecs, WORD_EMBEDDING } from './backpackWeights';
 
 export const EDIT_INDEX = 'sense_edit_index';
 export const EDIT_DELTA = 'sense_edit_delta';
@@ -35,7 +35,7 @@ export type BackpackGraphConstants =
     };
 
 /** Emits nodes with fresh value names; each method returns the output name(s). */
-class GraphBuilder {
+export class GraphBuilder {
   readonly nodes: OnnxNode[] = [];
   readonly initializers: OnnxInitializer[] = [];
   private counter = 0;
@@ -95,49 +95,37 @@ class GraphBuilder {
   }
 }
 
-/** The sense network on token embeddings [.., d] plus the edit deltas gathered by id: [.., senses·d]. */
-function emitSenseNetwork(g: GraphBuilder, config: BackpackConfig, tokenEmbeddings: string, ids = 'input_ids'): { editedFlat: string; editRow: string } {
-  const eps = config.layerNormEpsilon;
-  // Context-free: the token embedding alone, no positions.
-  const senseResidual = g.one('Add', [g.layerNorm(tokenEmbeddings, 'backpack.sense_network.ln', eps), tokenEmbeddings]);
-  const blockOut = g.one('Add', [senseResidual, g.mlp(g.layerNorm(senseResidual, 'backpack.sense_network.block.ln_1', eps), 'backpack.sense_network.block.mlp')]);
-  const senseFlat = g.mlp(g.layerNorm(blockOut, 'backpack.sense_network.block.ln_2', eps), 'backpack.sense_network.final_mlp');
-  const editRow = g.one('Gather', [EDIT_INDEX, ids], { axis: int(0) });
-  return { editedFlat: g.one('Add', [senseFlat, g.one('Gather', [EDIT_DELTA, editRow], { axis: int(0) })]), editRow };
-}
-
-function valueInfo(name: string, type: OnnxValueInfo['type'], dims: OnnxValueInfo['dims']): OnnxValueInfo {
-  return { name, type, dims };
-}
-
-/** The ONNX model bytes for a Backpack of this shape. */
-export function buildBackpackGraph(config: BackpackConfig, constants: BackpackGraphConstants = { kind: 'inputs' }): Uint8Array {
-  const g = new GraphBuilder();
-  const d = config.hidden;
-  const headSize = d / config.heads;
-  const senseHeadSize = d / config.senses;
-
+/** The causal self-attention helpers for a sequence of `ids` ([b, s]): masked softmax(q·kᵀ·scale)·v. */
+function emitCausalAttention(g: GraphBuilder, ids: string) {
   // Sizes known only at run time, and the causal mask bias: 0 on and below the diagonal, −10000 above.
-  const idsShape = g.one('Shape', ['input_ids']);
+  const idsShape = g.one('Shape', [ids]);
   const seqLength = g.one('Gather', [idsShape, g.int64([1], true)], { axis: int(0) });
   const seqLength1d = g.one('Unsqueeze', [seqLength, g.int64([0])]);
   const square = g.one('Concat', [seqLength1d, seqLength1d], { axis: int(0) });
   const lower = g.one('Trilu', [g.one('Expand', [g.scalar(1), square])], { upper: int(0) });
   const maskBias = g.one('Mul', [g.one('Sub', [lower, g.scalar(1)]), g.scalar(10000)]);
-
   const attention = (q: string, kT: string, v: string | undefined, scale: number): string => {
     const scores = g.one('Add', [g.one('Mul', [g.one('MatMul', [q, kT]), g.scalar(scale)]), maskBias]);
     const probs = g.one('Softmax', [scores], { axis: int(-1) });
     return v === undefined ? probs : g.one('MatMul', [probs, v]);
   };
+  return { idsShape, seqLength, attention };
+}
 
-  // --- GPT-2 contextualiser
+/**
+ * A GPT-2 over `ids` with its tensors under `prefix` (`{prefix}.wte.weight`, `.wpe`, `.h.{i}.…`, `.ln_f`): the Backpack's
+ * contextualiser, and a plain GPT-2 language model (for test fixtures). Returns the final-norm hidden states.
+ */
+export function emitGpt2(g: GraphBuilder, config: Pick<BackpackConfig, 'hidden' | 'heads' | 'layers' | 'layerNormEpsilon' | 'scaleAttentionByLayer'>, prefix: string, ids: string) {
+  const d = config.hidden;
+  const headSize = d / config.heads;
+  const { idsShape, seqLength, attention } = emitCausalAttention(g, ids);
   const positions = g.one('Range', [g.int64([0], true), seqLength, g.int64([1], true)]);
-  const tokenEmbeddings = g.one('Gather', [WORD_EMBEDDING, 'input_ids'], { axis: int(0) });
-  let x = g.one('Add', [tokenEmbeddings, g.one('Gather', [POSITION_EMBEDDING, positions], { axis: int(0) })]);
+  const tokenEmbeddings = g.one('Gather', [`${prefix}.wte.weight`, ids], { axis: int(0) });
+  let x = g.one('Add', [tokenEmbeddings, g.one('Gather', [`${prefix}.wpe.weight`, positions], { axis: int(0) })]);
   const splitHeads = g.int64([0, 0, config.heads, headSize]);
   for (let layer = 0; layer < config.layers; layer++) {
-    const p = `backpack.gpt2_model.h.${layer}`;
+    const p = `${prefix}.h.${layer}`;
     const qkv = g.conv1d(g.layerNorm(x, `${p}.ln_1`, config.layerNormEpsilon), `${p}.attn.c_attn`);
     const [q, k, v] = g.op('Split', [qkv, g.int64([d, d, d])], { axis: int(2) }, 3).map((part) => g.one('Reshape', [part, splitHeads]));
     const scale = 1 / (Math.sqrt(headSize) * (config.scaleAttentionByLayer ? layer + 1 : 1));
@@ -151,7 +139,31 @@ export function buildBackpackGraph(config: BackpackConfig, constants: BackpackGr
     x = g.one('Add', [x, g.conv1d(merged, `${p}.attn.c_proj`)]);
     x = g.one('Add', [x, g.mlp(g.layerNorm(x, `${p}.ln_2`, config.layerNormEpsilon), `${p}.mlp`)]);
   }
-  const contextual = g.layerNorm(x, 'backpack.gpt2_model.ln_f', config.layerNormEpsilon);
+  return { idsShape, attention, tokenEmbeddings, contextual: g.layerNorm(x, `${prefix}.ln_f`, config.layerNormEpsilon) };
+}
+
+/** The sense network on token embeddings [.., d] plus the edit deltas gathered by id: [.., senses·d]. */
+function emitSenseNetwork(g: GraphBuilder, config: BackpackConfig, tokenEmbeddings: string, ids = 'input_ids'): { editedFlat: string; editRow: string } {
+  const eps = config.layerNormEpsilon;
+  // Context-free: the token embedding alone, no positions.
+  const senseResidual = g.one('Add', [g.layerNorm(tokenEmbeddings, 'backpack.sense_network.ln', eps), tokenEmbeddings]);
+  const blockOut = g.one('Add', [senseResidual, g.mlp(g.layerNorm(senseResidual, 'backpack.sense_network.block.ln_1', eps), 'backpack.sense_network.block.mlp')]);
+  const senseFlat = g.mlp(g.layerNorm(blockOut, 'backpack.sense_network.block.ln_2', eps), 'backpack.sense_network.final_mlp');
+  const editRow = g.one('Gather', [EDIT_INDEX, ids], { axis: int(0) });
+  return { editedFlat: g.one('Add', [senseFlat, g.one('Gather', [EDIT_DELTA, editRow], { axis: int(0) })]), editRow };
+}
+
+export function valueInfo(name: string, type: OnnxValueInfo['type'], dims: OnnxValueInfo['dims']): OnnxValueInfo {
+  return { name, type, dims };
+}
+
+/** The ONNX model bytes for a Backpack of this shape. */
+export function buildBackpackGraph(config: BackpackConfig, constants: BackpackGraphConstants = { kind: 'inputs' }): Uint8Array {
+  const g = new GraphBuilder();
+  const d = config.hidden;
+  const senseHeadSize = d / config.senses;
+
+  const { idsShape, attention, contextual, tokenEmbeddings } = emitGpt2(g, config, 'backpack.gpt2_model', 'input_ids');
 
   // --- Weight network: 16 heads of query·key over the contextual states, softmax over source positions
   const weightNetWeightT = g.one('Transpose', ['backpack.sense_weight_net.c_attn.weight'], { perm: ints([1, 0]) });

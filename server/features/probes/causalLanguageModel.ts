@@ -2,12 +2,13 @@
  * What the copy probe needs from a language model, and how it gets one for an opened model.
  *
  * A `CausalLanguageModel` is a tokenizer and a function from a token sequence to the logits of the next token. Model
- * runners register here (Backpacks are built in; tests can add their own); `openCausalLanguageModel` asks each in
+ * runners register here (Backpacks and transformers.js ONNX LMs are built in; tests can add their own); `openCausalLanguageModel` asks each in
  * turn, and when none can run the model it throws an 'unsupported' error that says what is supported, which the CLI
  * prints as one line (exit 2).
  */
 import { unsupported } from '../../errors';
 import { backpackRunner } from '../backpack';
+import { transformersJsRunner } from '../languageModels/transformersJs';
 import type { OpenedModel } from '../../registry/types';
 import type { TokenizerHandle } from '../../tokenization/tokenizer';
 
@@ -25,7 +26,7 @@ export interface CausalLanguageModelRunner {
   open(model: OpenedModel): Promise<CausalLanguageModel>;
 }
 
-const runners: CausalLanguageModelRunner[] = [backpackRunner];
+const runners: CausalLanguageModelRunner[] = [backpackRunner, transformersJsRunner];
 
 /** Adds a runner (a later registration of the same runner object is ignored). Returns a function that removes it. */
 export function registerCausalLanguageModelRunner(runner: CausalLanguageModelRunner): () => void {
