@@ -1,0 +1,106 @@
+/**
+ * The Backpack through the server, as the extension uses it: senses, an explained prediction, sense search with
+ * progress, manual edits saved as a sidecar (and discarded), the export, the hover's sense line, and the copy probe.
+ * The model is a copy of the demo Backpack in a temporary folder, so the demo's own folder is never written to.
+ */
+import { after, before, test } from 'node:test';
+import assert from 'node:assert/strict';
+import { promises as fsp } from 'node:fs';
+import * as os from 'node:os';
+import * as path from 'node:path';
+import * as protocol from '../../server/protocol';
+import { buildDemoBackpack } from '../fixtures/buildBackpack';
+import { DEFAULT_DEMO_DIR } from '../fixtures/buildCheckpoints';
+import { fileUri, startServer, type ServerHandle } from '../support/serverProcess';
+
+let server: ServerHandle;
+let root: string;
+let folder: string;
+
+before(async () => {
+  const demo = (await buildDemoBackpack(DEFAULT_DEMO_DIR)).folder;
+  root = await fsp.mkdtemp(path.join(os.tmpdir(), 'model-lens-backpack-server-'));
+  folder = path.join(root, 'backpack');
+  await fsp.cp(demo, folder, { recursive: true });
+  server = await startServer({});
+  await server.connection.sendRequest(protocol.openModel, { path: folder });
+});
+
+after(async () => {
+  await server?.stop();
+  await fsp.rm(root, { recursive: true, force: true });
+});
+
+test('the model summary marks the Backpack, and senses come back for a word', async () => {
+  const models = await server.connection.sendRequest(protocol.listModels);
+  assert.equal(models.find((m) => m.id === folder)?.backpack, true);
+  const senses = await server.connection.sendRequest(protocol.senses, { modelId: folder, word: ' king', top: 5 });
+  assert.equal(senses.token, ' king');
+  assert.equal(senses.senses.length, 16);
+  assert.equal(senses.senses[3].top.length, 5);
+});
+
+test('explainPrediction decomposes the predicted logit over positions and senses', async () => {
+  const result = await server.connection.sendRequest(protocol.explainPrediction, { modelId: folder, text: 'The capital of France is', top: 5 });
+  assert.equal(result.alpha.length, 16);
+  assert.equal(result.alpha[0].length, result.tokens.length);
+  assert.ok(Math.abs(result.total - result.target.logit) < 1e-3);
+  assert.equal(result.contributions.length, 5);
+});
+
+test('sense search returns hits that contain the query among their top words', async () => {
+  const result = await server.connection.sendRequest(protocol.searchSenses, { modelId: folder, query: ' science', top: 20, limit: 10 });
+  assert.equal(result.query.token, ' science');
+  assert.equal(result.wordsScanned, 2048);
+  for (const hit of result.hits) assert.ok(hit.rank >= 1 && hit.rank <= 20);
+});
+
+test('manual edits change predictions; save writes the sidecar, discard goes back to it, disable switches them off', async () => {
+  const before = await server.connection.sendRequest(protocol.predict, { modelId: folder, text: 'The king of France is', top: 1 });
+  let state = await server.connection.sendRequest(protocol.editSenses, { modelId: folder, edit: { kind: 'scale-sense', word: ' France', sense: 4, factor: 6 } });
+  assert.equal(state.unsaved, true);
+  assert.deepEqual(state.editedWords.map((w) => w.token), [' France']);
+  const edited = await server.connection.sendRequest(protocol.predict, { modelId: folder, text: 'The king of France is', top: 1 });
+  assert.notEqual(edited.next[0].logit, before.next[0].logit);
+
+  state = await server.connection.sendRequest(protocol.changeSenseEdits, { modelId: folder, action: 'save' });
+  assert.equal(state.unsaved, false);
+  assert.ok((await fsp.readdir(folder)).includes('sense-edits.safetensors'));
+
+  await server.connection.sendRequest(protocol.editSenses, { modelId: folder, edit: { kind: 'scale-alpha', word: ' king', sense: 1, factor: 0 } });
+  state = await server.connection.sendRequest(protocol.changeSenseEdits, { modelId: folder, action: 'discard' });
+  assert.deepEqual(state.editedWords.map((w) => w.token), [' France'], 'back to the saved sidecar');
+  const again = await server.connection.sendRequest(protocol.predict, { modelId: folder, text: 'The king of France is', top: 1 });
+  assert.ok(Math.abs(again.next[0].logit - edited.next[0].logit) < 1e-4);
+
+  await server.connection.sendRequest(protocol.changeSenseEdits, { modelId: folder, action: 'disable' });
+  const off = await server.connection.sendRequest(protocol.predict, { modelId: folder, text: 'The king of France is', top: 1 });
+  assert.ok(Math.abs(off.next[0].logit - before.next[0].logit) < 1e-4);
+  await server.connection.sendRequest(protocol.changeSenseEdits, { modelId: folder, action: 'enable' });
+});
+
+test('export writes a new folder once and refuses to overwrite it', async () => {
+  const out = path.join(root, 'exported');
+  const result = await server.connection.sendRequest(protocol.exportBackpack, { modelId: folder, outDir: out });
+  assert.ok(result.files.includes('model.onnx'));
+  await assert.rejects(server.connection.sendRequest(protocol.exportBackpack, { modelId: folder, outDir: out }), /already exists/);
+});
+
+test("hovering a word with the Backpack active adds its senses line and a Show senses link", async () => {
+  await server.connection.sendNotification(protocol.updateSettings, { activeTokenizers: [folder], hoverDisabledLanguages: [], hoverMaxTokens: 48, embeddingStorage: 'f32' });
+  const uri = fileUri(path.join(root, 'notes.md'));
+  server.openDocument(uri, 'markdown', 'The capital of France is Paris.\n');
+  let markdown = '';
+  for (let attempt = 0; attempt < 20 && !/\*\*Senses\*\*/.test(markdown); attempt++) {
+    markdown = ((await server.hover(uri, 0, 27)) as { contents: { value: string } } | null)?.contents.value ?? '';
+    if (!/\*\*Senses\*\*/.test(markdown)) await new Promise((resolve) => setTimeout(resolve, 100));
+  }
+  assert.match(markdown, /\*\*Senses\*\* of `·Paris`/);
+  assert.match(markdown, /command:modelLens\.showSenses\?/);
+});
+
+test('the copy probe runs on the Backpack through the server', async () => {
+  const result = await server.connection.sendRequest(protocol.copyProbe, { modelId: folder, options: { ks: [2], shots: [1], queries: 2 } });
+  assert.equal(result.cells.length, 1);
+  assert.equal(result.cells[0].prompts.length, 2);
+});
