@@ -16,7 +16,8 @@
  * - the Gram column G[:, a] = A·a of each newly selected atom is computed once, for all the block's new atoms in one
  *   product, and kept in a Gram cache shared by every target and every worker thread (SharedArrayBuffer);
  * - the least-squares refit updates a Cholesky factor of G_II by one row per step (float64), and the next
- *   correlations are α = α⁰ − G_I γ (a matrix-vector product over the target's own Gram panel) followed by TopK.
+ *   correlations are α = α⁰ − G_I γ over the target's own Gram panel, ranked in the same pass (a fused WebAssembly
+ *   SIMD loop, OmpStepKernel in ompKernels.ts; ONNX Runtime MatMul + ArgMax where WebAssembly is unavailable).
  * So a step costs N·s instead of the plain algorithm's N·D, and the N·D Gram products are shared between targets.
  *
  * When the hidden size is small next to k (D < 5k) or there are few targets to share Gram columns, correlating the
@@ -28,7 +29,7 @@
  */
 import { ModelLensError } from '../errors';
 import { choleskyAppend, dot64, extendForward, solveUpperTransposed } from './linalg';
-import type { OmpKernels, OmpKernelSettings } from './ompKernels';
+import { OmpStepKernel, type OmpKernels, type OmpKernelSettings } from './ompKernels';
 
 export type OmpRoute = 'gram' | 'residual';
 
@@ -259,11 +260,16 @@ export class BatchOmpSolver {
   private readonly active: Uint8Array;
   private readonly next: Int32Array;
   // route 'gram'
-  private alpha0 = new Float32Array(0);
+  private alpha0: Float32Array = new Float32Array(0);
   private queries = new Float32Array(0);
   /** Current lockstep sub-block size (adapted to the Gram cache's miss rate). */
   private subBlock = 1;
-  private panels = new Float32Array(0);
+  private panels: Float32Array = new Float32Array(0);
+  /** The fused WebAssembly step (route 'gram'); it owns panels, alpha0, stepGamma and stepScale. */
+  private readonly step: OmpStepKernel | undefined;
+  private stepGamma: Float32Array = new Float32Array(0);
+  /** 1/|a| with normalizeAtoms, else 1, per atom. */
+  private stepScale: Float32Array = new Float32Array(0);
   private columnScratch = new Float32Array(0);
   // route 'residual'
   private residuals = new Float32Array(0);
@@ -305,6 +311,17 @@ export class BatchOmpSolver {
     this.exactResidual = new Uint8Array(b);
     this.active = new Uint8Array(b);
     this.next = new Int32Array(b);
+    if (options.route === 'gram') {
+      this.step = OmpStepKernel.create(b * k * atoms + b * atoms + atoms + k);
+      if (this.step) {
+        this.panels = this.step.allocate(b * k * atoms);
+        this.alpha0 = this.step.allocate(b * atoms);
+        this.stepScale = this.step.allocate(atoms);
+        if (this.inverseNorms) this.stepScale.set(this.inverseNorms);
+        else this.stepScale.fill(1);
+        this.stepGamma = this.step.allocate(k);
+      }
+    }
   }
 
   /** Targets solved together (the lockstep block). */
@@ -530,7 +547,10 @@ export class BatchOmpSolver {
         continue;
       }
       if (this.marks.length < n) this.marks = new Uint8Array(n);
-      const atom = this.argmaxUnused(alpha0, b * n, b);
+      // No atom is selected yet, so the best unused atom is the plain argmax of |α⁰|.
+      const atom = this.step
+        ? this.step.updateAndRank(this.stepGamma, 0, this.panels.subarray(0, 0), alpha0.subarray(b * n, (b + 1) * n), this.stepScale).index
+        : this.argmaxUnused(alpha0, b * n, b);
       if (atom < 0 || this.orthogonal(b, alpha0[b * n + atom], atom)) this.finish(b, start + b, out);
       else this.next[b] = atom;
     }
@@ -558,7 +578,11 @@ export class BatchOmpSolver {
         if (stop()) return;
         const s = this.solveCoefficients(b);
         const panel = this.panels.subarray(b * k * n, (b * k + s) * n);
-        const best = await kernels.updateAndRank(this.gamma32.subarray(0, s), panel, alpha0.subarray(b * n, (b + 1) * n), this.inverseNorms);
+        let best: { value: number; index: number };
+        if (this.step) {
+          for (let j = 0; j < s; j++) this.stepGamma[j] = this.gamma[j];
+          best = this.step.updateAndRank(this.stepGamma, s, panel, alpha0.subarray(b * n, (b + 1) * n), this.stepScale);
+        } else best = await kernels.updateAndRank(this.gamma32.subarray(0, s), panel, alpha0.subarray(b * n, (b + 1) * n), this.inverseNorms);
         const atom = best.index;
         const alpha = this.inverseNorms ? best.value * this.norms[atom] : best.value;
         // A selected atom on top means every |α| is rounding noise: the residual is orthogonal to all atoms.

@@ -6,6 +6,8 @@
  *   A·a_s of newly selected atoms, and the per-step correlations of the plain algorithm.
  * - `updateAndRank`: one Batch-OMP step for one target: α = α⁰ − γ·P (P holds the Gram columns of the selected atoms,
  *   one per row), then the atom with the largest |α| (optionally divided by the atom norms), ties to the lower index.
+ * - `OmpStepKernel` (below): the same step as a fused WebAssembly SIMD loop, which the solver uses when it can; the
+ *   ONNX Runtime graph is the fallback.
  *
  * onnxruntime-node refuses inputs backed by a SharedArrayBuffer, so blocks of a shared dictionary are copied into a
  * reused scratch buffer first (cache-sized, never the whole matrix); an ordinary dictionary is read in place (worker
@@ -246,5 +248,226 @@ export class OmpKernels {
     if (inverseNorms) feeds.inverse_norms = new ort.Tensor('float32', inverseNorms, [1, n]);
     const output = await (inverseNorms ? this.rankScaledSession : this.rankSession).run(feeds);
     return { value: (output.value.data as Float32Array)[0], index: Number((output.index.data as BigInt64Array)[0]) };
+  }
+}
+
+// ---------------------------------------------------------------------------------------------------------------
+// The Batch-OMP step as a WebAssembly SIMD kernel
+//
+// One ONNX Runtime run costs about 70 µs of fixed overhead (tensors, the run call, four more passes over α for Sub,
+// Abs, ArgMax and ReduceMax), as much as the update itself at a few dozen selected atoms. The step is memory-bound
+// (it reads s·N Gram values to do s·N multiply-adds), so a fused loop that streams the panel once, keeps a tile of α
+// in L1 and ranks it there reaches the same bandwidth without the overhead. The module is assembled here, like the
+// ONNX graphs above, from a few dozen instructions; it needs WebAssembly SIMD (Node ≥ 16.4).
+
+/** Bytes of a little-endian unsigned LEB128 number. */
+function uleb(value: number): number[] {
+  const out: number[] = [];
+  do {
+    let byte = value & 0x7f;
+    value >>>= 7;
+    if (value !== 0) byte |= 0x80;
+    out.push(byte);
+  } while (value !== 0);
+  return out;
+}
+
+/** Bytes of a signed LEB128 number (32-bit). */
+function sleb(value: number): number[] {
+  const out: number[] = [];
+  for (;;) {
+    const byte = value & 0x7f;
+    value >>= 7;
+    if ((value === 0 && (byte & 0x40) === 0) || (value === -1 && (byte & 0x40) !== 0)) {
+      out.push(byte);
+      return out;
+    }
+    out.push(byte | 0x80);
+  }
+}
+
+const section = (id: number, body: number[]) => [id, ...uleb(body.length), ...body];
+const vector = (items: number[][]) => [...uleb(items.length), ...items.flat()];
+const utf8 = (text: string) => [...uleb(text.length), ...Array.from(text, (c) => c.charCodeAt(0))];
+
+/** Elements of α ranked per tile: 4 KiB, so the tile stays in L1 while the panel rows stream past it. */
+const UPDATE_TILE = 1024;
+
+/**
+ * The module's one function, `update_rank(panel, gamma, s, alpha0, scale, stride, count, tile, out)` (byte addresses
+ * and counts, all i32): for i < count (a multiple of 4), α_i = α⁰_i − Σ_{j<s} γ_j·P[j, i] with P's rows `stride` bytes
+ * apart, then v_i = |α_i|·scale_i; writes the per-lane best v (f32x4) and its index (i32x4) to `out` (first index on
+ * ties within a lane). Rows are taken four at a time, so α is loaded and stored once per four panel rows.
+ */
+function updateRankModule(): Uint8Array<ArrayBuffer> {
+  // Parameters 0–8, then locals.
+  const [panel, gamma, s, alpha0, scale, stride, count, tile, out] = [0, 1, 2, 3, 4, 5, 6, 7, 8];
+  const [t0, tileBytes, i, j, row, r1, r2, r3, a0, sc] = [9, 10, 11, 12, 13, 14, 15, 16, 17, 18];
+  const [g0, g1, g2, g3, bestV, bestI, idx, four] = [19, 20, 21, 22, 23, 24, 25, 26];
+  const I32 = 0x7f;
+  const V128 = 0x7b;
+  const get = (l: number) => [0x20, ...uleb(l)];
+  const set = (l: number) => [0x21, ...uleb(l)];
+  const i32 = (v: number) => [0x41, ...sleb(v)];
+  const simd = (op: number, ...imm: number[]) => [0xfd, ...uleb(op), ...imm];
+  const vload = (offset = 0) => simd(0x00, 4, ...uleb(offset));
+  const vstore = (offset = 0) => simd(0x0b, 4, ...uleb(offset));
+  const f32load = (offset = 0) => [0x2a, 2, ...uleb(offset)];
+  const v128i32 = (a: number, b: number, c: number, d: number) => {
+    const bytes = new Uint8Array(new Int32Array([a, b, c, d]).buffer);
+    return simd(0x0c, ...bytes);
+  };
+  const v128f32 = (v: number) => simd(0x0c, ...new Uint8Array(new Float32Array([v, v, v, v]).buffer));
+  const [add, sub, mul, shl, geU, gtU, ltU] = [[0x6a], [0x6b], [0x6c], [0x74], [0x4f], [0x4b], [0x49]];
+  const [f4abs, f4sub, f4mul, f4gt, i4add, bitselect, f4splat] = [simd(0xe0), simd(0xe5), simd(0xe6), simd(0x44), simd(0xae), simd(0x52), simd(0x13)];
+  const [block, loop, end, br, brIf, select] = [[0x02, 0x40], [0x03, 0x40], [0x0b], (d: number) => [0x0c, d], (d: number) => [0x0d, d], [0x1b]];
+  /** for (i = 0; i < tileBytes; i += 16) body */
+  const overTile = (body: number[]) => [...i32(0), ...set(i), ...block, ...loop, ...get(i), ...get(tileBytes), ...geU, ...brIf(1), ...body, ...get(i), ...i32(16), ...add, ...set(i), ...br(0), ...end, ...end];
+  const at = (base: number) => [...get(base), ...get(i), ...add];
+  /** α tile −= g·row for one row: the value left on the stack is the panel term. */
+  const term = (g: number, r: number) => [...get(g), ...at(r), ...vload(), ...f4mul, ...f4sub];
+  const splatGamma = (g: number, offset: number) => [...get(gamma), ...get(j), ...i32(2), ...shl, ...add, ...f32load(offset), ...f4splat, ...set(g)];
+  const rowOf = (target: number, extraRows: number) => [...get(row), ...get(stride), ...i32(extraRows), ...mul, ...add, ...set(target)];
+
+  const body = [
+    ...v128f32(-1), ...set(bestV),
+    ...v128i32(-1, -1, -1, -1), ...set(bestI),
+    ...v128i32(0, 1, 2, 3), ...set(idx),
+    ...v128i32(4, 4, 4, 4), ...set(four),
+    ...i32(0), ...set(t0),
+    ...block, ...loop,
+    ...get(t0), ...get(count), ...geU, ...brIf(1),
+    // tileBytes = 4 · min(TILE, count − t0); a0, sc: this tile's α⁰ and scale
+    ...get(count), ...get(t0), ...sub, ...set(tileBytes),
+    ...get(tileBytes), ...i32(UPDATE_TILE), ...get(tileBytes), ...i32(UPDATE_TILE), ...ltU, ...select, ...i32(2), ...shl, ...set(tileBytes),
+    ...get(alpha0), ...get(t0), ...i32(2), ...shl, ...add, ...set(a0),
+    ...get(scale), ...get(t0), ...i32(2), ...shl, ...add, ...set(sc),
+    // tile ← α⁰
+    ...overTile([...at(tile), ...at(a0), ...vload(), ...vstore()]),
+    // four rows at a time
+    ...i32(0), ...set(j),
+    ...block, ...loop,
+    ...get(j), ...i32(4), ...add, ...get(s), ...gtU, ...brIf(1),
+    ...splatGamma(g0, 0), ...splatGamma(g1, 4), ...splatGamma(g2, 8), ...splatGamma(g3, 12),
+    ...get(panel), ...get(j), ...get(stride), ...mul, ...add, ...get(t0), ...i32(2), ...shl, ...add, ...set(row),
+    ...rowOf(r1, 1), ...rowOf(r2, 2), ...rowOf(r3, 3),
+    ...overTile([...at(tile), ...at(tile), ...vload(), ...term(g0, row), ...term(g1, r1), ...term(g2, r2), ...term(g3, r3), ...vstore()]),
+    ...get(j), ...i32(4), ...add, ...set(j),
+    ...br(0), ...end, ...end,
+    // the remaining rows
+    ...block, ...loop,
+    ...get(j), ...get(s), ...geU, ...brIf(1),
+    ...splatGamma(g0, 0),
+    ...get(panel), ...get(j), ...get(stride), ...mul, ...add, ...get(t0), ...i32(2), ...shl, ...add, ...set(row),
+    ...overTile([...at(tile), ...at(tile), ...vload(), ...term(g0, row), ...vstore()]),
+    ...get(j), ...i32(1), ...add, ...set(j),
+    ...br(0), ...end, ...end,
+    // rank: v = |α|·scale; per lane keep the first strict maximum
+    ...overTile([
+      ...at(tile), ...vload(), ...f4abs, ...at(sc), ...vload(), ...f4mul, ...set(g0),
+      ...get(g0), ...get(bestV), ...f4gt, ...set(g1),
+      ...get(g0), ...get(bestV), ...get(g1), ...bitselect, ...set(bestV),
+      ...get(idx), ...get(bestI), ...get(g1), ...bitselect, ...set(bestI),
+      ...get(idx), ...get(four), ...i4add, ...set(idx),
+    ]),
+    ...get(t0), ...i32(UPDATE_TILE), ...add, ...set(t0),
+    ...br(0), ...end, ...end,
+    ...get(out), ...get(bestV), ...vstore(0),
+    ...get(out), ...get(bestI), ...vstore(16),
+    ...end,
+  ];
+  const locals = vector([[...uleb(10), I32], [...uleb(8), V128]]);
+  const code = [...locals, ...body];
+  return new Uint8Array([
+    0x00, 0x61, 0x73, 0x6d, 0x01, 0x00, 0x00, 0x00,
+    ...section(1, vector([[0x60, ...vector(Array.from({ length: 9 }, () => [I32])), 0x00]])),
+    ...section(2, vector([[...utf8('env'), ...utf8('memory'), 0x02, 0x00, 0x01]])),
+    ...section(3, vector([[0x00]])),
+    ...section(7, vector([[...utf8('update_rank'), 0x00, 0x00]])),
+    ...section(10, vector([[...uleb(code.length), ...code]])),
+  ]);
+}
+
+let updateRankCompiled: WebAssembly.Module | undefined;
+
+/**
+ * The Batch-OMP step kernel over its own WebAssembly memory, which holds the solver's Gram panels, α⁰ rows, γ and atom
+ * scales (views handed out by `allocate`, all 16-byte aligned). Results match `OmpKernels.updateAndRank` up to the
+ * order of floating-point additions.
+ */
+export class OmpStepKernel {
+  private used = 0;
+  private readonly tile: number;
+  private readonly out: number;
+  private readonly outValues: Float32Array;
+  private readonly outIndices: Int32Array;
+
+  private constructor(
+    private readonly memory: WebAssembly.Memory,
+    private readonly run: (...args: number[]) => void,
+  ) {
+    this.tile = this.allocate(UPDATE_TILE).byteOffset;
+    const out = this.allocate(8);
+    this.out = out.byteOffset;
+    this.outValues = out.subarray(0, 4);
+    this.outIndices = new Int32Array(out.buffer, out.byteOffset + 16, 4);
+  }
+
+  /**
+   * A kernel whose memory has room for `floats` values besides its own scratch; undefined when WebAssembly SIMD is
+   * missing or the memory cannot be had (the caller then uses ONNX Runtime).
+   */
+  static create(floats: number): OmpStepKernel | undefined {
+    const bytes = floats * 4 + (UPDATE_TILE + 64) * 4 + 4096;
+    const pages = Math.ceil(bytes / 65536);
+    if (pages > 65536) return undefined;
+    try {
+      updateRankCompiled ??= new WebAssembly.Module(updateRankModule());
+      const memory = new WebAssembly.Memory({ initial: pages, maximum: pages });
+      const instance = new WebAssembly.Instance(updateRankCompiled, { env: { memory } });
+      return new OmpStepKernel(memory, instance.exports.update_rank as (...args: number[]) => void);
+    } catch {
+      return undefined;
+    }
+  }
+
+  /** A zeroed view of `length` floats in the kernel's memory. Throws when the memory is full (a bug). */
+  allocate(length: number): Float32Array {
+    const offset = this.used;
+    const bytes = Math.ceil((length * 4) / 16) * 16;
+    if (offset + bytes > this.memory.buffer.byteLength) throw new Error(`OmpStepKernel: out of memory (${length} floats)`);
+    this.used += bytes;
+    return new Float32Array(this.memory.buffer, offset, length);
+  }
+
+  /**
+   * α = α⁰ − γ·P and the best atom by |α|·scale (the lower index on ties), with its score: `gamma` holds s values,
+   * `panel` s rows of n values (a view of this kernel's memory, as are `alpha0` and `scale`, each n values).
+   */
+  updateAndRank(gamma: Float32Array, s: number, panel: Float32Array, alpha0: Float32Array, scale: Float32Array): { value: number; index: number } {
+    const n = alpha0.length;
+    const vectorized = n - (n % 4);
+    this.run(panel.byteOffset, gamma.byteOffset, s, alpha0.byteOffset, scale.byteOffset, n * 4, vectorized, this.tile, this.out);
+    let value = -1;
+    let index = -1;
+    for (let lane = 0; lane < 4; lane++) {
+      const v = this.outValues[lane];
+      const at = this.outIndices[lane];
+      if (at >= 0 && (v > value || (v === value && at < index))) {
+        value = v;
+        index = at;
+      }
+    }
+    // The last n mod 4 atoms in float32 scalar arithmetic; they come last, so only a strictly larger score wins.
+    for (let i = vectorized; i < n; i++) {
+      let alpha = alpha0[i];
+      for (let j = 0; j < s; j++) alpha = Math.fround(alpha - Math.fround(gamma[j] * panel[j * n + i]));
+      const v = Math.fround(Math.abs(alpha) * scale[i]);
+      if (v > value) {
+        value = v;
+        index = i;
+      }
+    }
+    return { value, index };
   }
 }

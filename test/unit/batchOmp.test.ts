@@ -5,7 +5,7 @@ import { after, before, describe, test } from 'node:test';
 import assert from 'node:assert/strict';
 import { ModelLensError } from '../../server/errors';
 import { allocateOmpOutput, BatchOmpSolver, createGramCache, resolveOmpOptions, type BatchOmpOptions, type OmpOutput } from '../../server/kernels/batchOmp';
-import { OmpKernels } from '../../server/kernels/ompKernels';
+import { OmpKernels, OmpStepKernel } from '../../server/kernels/ompKernels';
 import { batchOmp } from '../../server/kernels/ompPool';
 
 function seededRandom(seed: number): () => number {
@@ -161,6 +161,66 @@ describe('Batch-OMP equals plain OMP', () => {
     assertMatchesPlain(out, dictionary, n, dim, targets, false);
     assert.equal(Atomics.load(cache.counter, 0) >= 30, true, 'the cache filled up');
     assert.ok(solver.stats.gramColumnHits > 0, 'some columns came from the cache');
+  });
+});
+
+describe('the fused WebAssembly step', () => {
+  // n = 2,503: two full 1,024-atom tiles, a short one, and 3 atoms past the last multiple of 4 (the scalar tail).
+  const n = 2503;
+  const k = 11;
+  const random = seededRandom(5);
+  const step = OmpStepKernel.create(k * n + 3 * n + k);
+  assert.ok(step, 'WebAssembly SIMD is available');
+  const panel = step.allocate(k * n);
+  const alpha0 = step.allocate(n);
+  const gamma = step.allocate(k);
+  const scale = step.allocate(n);
+  const ones = step.allocate(n).fill(1);
+  for (let i = 0; i < panel.length; i++) panel[i] = random() - 0.5;
+  for (let i = 0; i < n; i++) {
+    alpha0[i] = 4 * (random() - 0.5);
+    scale[i] = 0.5 + random();
+  }
+  for (let j = 0; j < k; j++) gamma[j] = random() - 0.5;
+
+  /** The same step in float64, with every atom's score, to see how close the runner-up is. */
+  function reference(s: number, scaled: boolean): Float64Array {
+    const values = new Float64Array(n);
+    for (let i = 0; i < n; i++) {
+      let alpha = alpha0[i];
+      for (let j = 0; j < s; j++) alpha -= gamma[j] * panel[j * n + i];
+      values[i] = Math.abs(alpha) * (scaled ? scale[i] : 1);
+    }
+    return values;
+  }
+
+  for (const s of [0, 1, 3, 4, 7, 11]) {
+    for (const scaled of [false, true]) {
+      test(`s = ${s}, ${scaled ? 'scaled' : 'raw'}: the best atom and score of α⁰ − γ·P, as ONNX Runtime finds them`, async () => {
+        const got = step.updateAndRank(gamma, s, panel.subarray(0, s * n), alpha0, scaled ? scale : ones);
+        const values = reference(s, scaled);
+        const best = values.reduce((b, v, i) => (v > values[b] ? i : b), 0);
+        assert.equal(got.index, best);
+        assert.ok(Math.abs(got.value - values[best]) <= 1e-5 * values[best], `${got.value} vs ${values[best]}`);
+        if (s > 0) {
+          const ort = await kernels.updateAndRank(gamma.slice(0, s), panel.slice(0, s * n), alpha0.slice(), scaled ? scale.slice() : undefined);
+          assert.equal(got.index, ort.index);
+        }
+      });
+    }
+  }
+
+  test('ties go to the lower index, in the vector part and in the scalar tail', () => {
+    const tie = step.allocate(n);
+    tie.fill(1);
+    tie[n - 1] = -3; // |α| = 3 at the last atom (tail) …
+    tie[2] = 3; // … and at atom 2 (lane 2 of the first vector): atom 2 wins
+    tie[1029] = -3; // and again in the second tile
+    assert.deepEqual(step.updateAndRank(gamma, 0, panel.subarray(0, 0), tie, ones), { value: 3, index: 2 });
+    tie[2] = 1;
+    assert.deepEqual(step.updateAndRank(gamma, 0, panel.subarray(0, 0), tie, ones), { value: 3, index: 1029 });
+    tie[1029] = 1;
+    assert.deepEqual(step.updateAndRank(gamma, 0, panel.subarray(0, 0), tie, ones), { value: 3, index: n - 1 });
   });
 });
 
