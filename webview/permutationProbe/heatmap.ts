@@ -7,7 +7,7 @@ import { format } from 'd3-format';
 import { scaleBand } from 'd3-scale';
 import { select } from 'd3-selection';
 import type { CopyProbeResult } from '../permutationMessages';
-import { drawAxes, formatPercent, plotFrame, withTooltip } from './chart';
+import { drawAxes, formatPercent, plotFrame, withTooltip } from '../shared/chart';
 
 export interface HeatmapActions {
   showPrompt(k: number, shots: number): void;

@@ -20,7 +20,7 @@ import type {
   ReproductionResult,
   ToPermutation,
 } from '../permutationMessages';
-import { formatCount, formatPercent } from './chart';
+import { formatCount, formatPercent } from '../shared/chart';
 import { buildForm, DEFAULT_RUN, type RunValues } from './form';
 import { renderHeatmap } from './heatmap';
 import {

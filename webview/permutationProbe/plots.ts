@@ -14,7 +14,7 @@ import { format } from 'd3-format';
 import { scaleLinear, scaleLog } from 'd3-scale';
 import { pointer, select } from 'd3-selection';
 import { line } from 'd3-shape';
-import { drawAxes, formatCount, formatMargin, formatPercent, hideTooltip, plotFrame, showTooltip, withTooltip } from './chart';
+import { drawAxes, formatCount, formatMargin, formatPercent, hideTooltip, plotFrame, showTooltip, withTooltip } from '../shared/chart';
 
 export interface Curve {
   models: number[];

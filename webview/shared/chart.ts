@@ -1,6 +1,6 @@
 /**
- * What the Permutation Probe's plots share: an SVG frame with margins, axes and axis labels (d3-axis), a tooltip,
- * and number formats. Colours come from CSS classes (media/permutationProbe.css), never from code.
+ * What the D3 plots share (Permutation Probe, Backpack Senses): an SVG frame with margins, axes and axis labels (d3-axis), a tooltip,
+ * and number formats. Colours come from CSS classes (media/<view>.css), never from code.
  */
 import { axisBottom, axisLeft, type AxisScale } from 'd3-axis';
 import { format } from 'd3-format';
