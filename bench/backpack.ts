@@ -19,7 +19,9 @@ import { senseTopWords } from '../server/features/backpack/senses';
 import type { OpenedModel, TensorInfo } from '../server/registry/types';
 import { loadTokenizer } from '../server/tokenization/loadTokenizer';
 import { referenceBackpackForward } from '../test/support/backpackReference';
-import { buildDemoBackpack } from '../test/fixtures/buildBackpack';
+import { parseCanonicalExamples } from '../server/features/backpack/canonicalExamples';
+import { finetuneSenses } from '../server/features/backpack/senseFinetune';
+import { buildDemoBackpack, GENERAL_TEXT } from '../test/fixtures/buildBackpack';
 import { DEFAULT_DEMO_DIR } from '../test/fixtures/buildCheckpoints';
 import { fmt, median, printTable, summarise, writeResults } from './stats';
 
@@ -73,6 +75,16 @@ async function inMemoryBackpack(config: BackpackConfig, tensors: Map<string, Flo
   };
 }
 
+const FINETUNE_EXAMPLES = [
+  ['The capital of France is', ' Paris'],
+  ['The capital of Germany is', ' Berlin'],
+  ['The biggest city in Japan is', ' Tokyo'],
+  ['The king sat beside the', ' queen'],
+  ['My nurse called the', ' doctor'],
+]
+  .map(([prefix, suffix]) => JSON.stringify({ prefix, suffix, kind: 'good' }))
+  .join('\n');
+
 async function timed<T>(run: () => Promise<T>): Promise<{ ms: number; value: T }> {
   const start = performance.now();
   const value = await run();
@@ -108,24 +120,38 @@ async function main(): Promise<void> {
   const sensesMs: number[] = [];
   for (let r = 0; r < (quick ? 5 : 11); r++) sensesMs.push((await timed(() => senseTopWords(backpack, 100 + r * 37, 20))).ms);
 
-  let finetune: { ms: number; epochs: number; senses: number } | undefined;
+  // Sense finetuning: 5 canonical examples, 10 senses (two of each example's subject word: exactly 10, where the
+  // α-importance selection would pick however many distinct pairs the examples share), 10 epochs, the general text
+  // capped at one 64-token batch.
+  const subjects = ['ĠFrance', 'ĠGermany', 'ĠJapan', 'Ġking', 'Ġnurse'].map((word) => backpack.tokenizer.tokenToId(word)!);
+  const finetuneRun = await timed(() =>
+    finetuneSenses(backpack, {
+      examples: parseCanonicalExamples(FINETUNE_EXAMPLES, 'bench examples'),
+      generalText: GENERAL_TEXT,
+      senses: subjects.flatMap((tokenId) => [0, 1].map((sense) => ({ tokenId, sense }))),
+      epochs: 10,
+      generalBatchTokens: 64,
+      maxGeneralTokens: 64,
+      apply: false,
+    }),
+  );
+  const report = finetuneRun.value;
+  const finetune = { ms: finetuneRun.ms, epochs: report.epochs.length, senses: report.pairs.length, steps: report.steps, prepareMs: report.timings.prepareMs, trainMs: report.timings.trainMs };
 
   const peak = peakRssBytes();
   const forward = summarise(forwardMs);
   const autogradStepMs = 3 * forward.median; // forward + backward ≈ 3 forward passes
-  const autogradRunMs = finetune ? autogradStepMs * finetune.epochs * (5 + 1) : undefined;
+  // Autograd finetuning would run a forward and a backward pass (≈ 3 forward passes) over the example and over the
+  // general batch at every step; both are ≤ 64 tokens, so each is costed as one 64-token forward.
+  const autogradRunMs = autogradStepMs * 2 * finetune.steps;
   const rows: (string | number)[][] = [
     ['build graph bytes', `${fmt(graphBytes.ms)} ms`, ''],
     ['open: graph + ONNX Runtime session', `${fmt(opened.ms)} ms`, ''],
     ['forward, 64 tokens (ONNX Runtime)', `${fmt(forward.median)} ms (p95 ${fmt(forward.p95)})`, '1.00×'],
     ['forward, 64 tokens (TypeScript reference)', `${fmt(median(referenceMs))} ms`, `${fmt(median(referenceMs) / forward.median, 1)}× slower`],
     ["one word's 16 senses, top/bottom 20", `${fmt(median(sensesMs))} ms (p95 ${fmt(summarise(sensesMs).p95)})`, `target ≤ 300 ms`],
-    ...(finetune
-      ? [
-          [`sense finetuning (${finetune.senses} senses, ${finetune.epochs} epochs, 5 examples, 64 general tokens)`, `${fmt(finetune.ms / 1000, 1)} s`, 'target ≤ 120 s'],
-          ['autograd finetuning estimate (3 × forward per example and batch per epoch)', `${fmt(autogradRunMs! / 1000, 1)} s`, `${fmt(autogradRunMs! / finetune.ms, 1)}× ours`],
-        ]
-      : []),
+    [`sense finetuning (${finetune.senses} senses, ${finetune.epochs} epochs, 5 examples, 64 general tokens)`, `${fmt(finetune.ms / 1000, 1)} s (prepare ${fmt(finetune.prepareMs / 1000, 1)} s, train ${fmt(finetune.trainMs / 1000, 1)} s)`, 'target ≤ 120 s'],
+    [`autograd finetuning estimate (${finetune.steps} steps × 2 passes × 3 forwards)`, `${fmt(autogradRunMs / 1000, 1)} s`, `${fmt(autogradRunMs / finetune.ms, 1)}× ours`],
     ['peak RSS', `${fmt(mib(peak), 0)} MiB`, `${fmt(peak / weightBytes, 2)}× fp32 weights (target ≤ 2.5×)`],
   ];
   printTable(['measure', 'time', 'ratio'], rows);
@@ -139,7 +165,7 @@ async function main(): Promise<void> {
     referenceForward64Ms: median(referenceMs),
     referenceVsOnnx: median(referenceMs) / forward.median,
     wordSenses: summarise(sensesMs),
-    finetune: finetune && { ...finetune, autogradEstimateMs: autogradRunMs },
+    finetune: { ...finetune, autogradEstimateMs: autogradRunMs, autogradVsOurs: autogradRunMs / finetune.ms },
     peakRssMiB: mib(peak),
     baselineRssMiB: mib(baselineRss),
     peakVsWeights: peak / weightBytes,

@@ -2,7 +2,7 @@
  * Every `model-lens` command, by name. A new command is one file in this folder, added here.
  */
 import type { Command } from '../command';
-import { predictCommand, sensesCommand } from './backpack';
+import { predictCommand, senseFinetuneCommand, sensesCommand } from './backpack';
 import { inspectCommand } from './inspect';
 import { probeCommand } from './probe';
 import { tokenizeCommand } from './tokenize';
@@ -19,4 +19,5 @@ export const COMMANDS: Record<string, Command> = {
   project: projectCommand,
   predict: predictCommand,
   senses: sensesCommand,
+  'sense-finetune': senseFinetuneCommand,
 };
