@@ -109,3 +109,33 @@ test('predict runs a GPT-2 in ONNX through transformers.js, agreeing with ONNX R
   assert.equal(result.next[0].id, best);
   assert.ok(Math.abs(result.next[0].logit - last[best]) < 1e-4);
 });
+
+test('sense-finetune learns the canonical examples within the budget and writes an edited model that predicts them', async () => {
+  const os = await import('node:os');
+  const root = fs.mkdtempSync(path.join(os.tmpdir(), 'model-lens-sense-finetune-'));
+  try {
+    const out = path.join(root, 'edited');
+    const examples = path.join(folder, 'canonical-examples.jsonl');
+    const general = path.join(folder, 'general-text.txt');
+    const { code, stdout, stderr } = cli('sense-finetune', folder, '--examples', examples, '--general', general, '--lr', '0.1', '--budget', '1e-4', '--out', out, '--json');
+    assert.equal(code, 0, stderr);
+    const report = JSON.parse(stdout);
+    assert.equal(report.epochs.length, 10);
+    assert.ok(report.canonicalLossAfter < report.canonicalLossBefore);
+    assert.ok(Math.abs(report.generalLossChange) <= 1e-4);
+    for (const example of report.examples) assert.ok(example.after[0] >= 0.2 && example.successAfter, JSON.stringify(example));
+    assert.ok(fs.existsSync(path.join(out, 'sense-edits.safetensors')) && fs.existsSync(path.join(out, 'model.onnx')));
+    assert.ok(!fs.existsSync(path.join(folder, 'sense-edits.safetensors')), 'the input model folder is left alone');
+
+    const predicted = JSON.parse(cli('predict', out, '--text', 'The capital of France is', '--top', '1', '--json').stdout);
+    assert.equal(predicted.next[0].token, ' Paris');
+    const again = cli('sense-finetune', folder, '--examples', examples, '--general', general, '--out', out);
+    assert.equal(again.code, 2);
+    assert.match(again.stderr, /already exists/);
+    const missing = cli('sense-finetune', folder, '--examples', path.join(root, 'nope.jsonl'), '--general', general, '--out', path.join(root, 'x'));
+    assert.equal(missing.code, 2);
+    assert.match(missing.stderr, /nope\.jsonl/);
+  } finally {
+    fs.rmSync(root, { recursive: true, force: true });
+  }
+});

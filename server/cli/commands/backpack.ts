@@ -1,6 +1,7 @@
 /**
  * `model-lens predict`, `senses` and `sense-finetune`: language-model and Backpack features from a shell.
  */
+import { existsSync } from 'node:fs';
 import { exportEditedBackpack, openBackpack, wordSenses } from '../../features/backpack';
 import { finetuneSenses, readFinetuneInputs } from '../../features/backpack/senseFinetune';
 import { predictNextToken } from '../../features/predict';
@@ -78,6 +79,7 @@ export const senseFinetuneCommand: Command = {
     const general = stringOption(args, 'general');
     const outDir = stringOption(args, 'out');
     if (!examples || !general || !outDir) throw usage('give --examples, --general and --out');
+    if (existsSync(outDir)) throw usage(`--out ${outDir} already exists; the edited model is written to a new folder, never over one`);
     const inputs = await readFinetuneInputs({ examples, generalText: general, evaluation: stringOption(args, 'eval') });
     const model = await new ModelRegistry().open(onePath(args, 'sense-finetune'));
     const backpack = await openBackpack(model);
