@@ -2,6 +2,8 @@
 // and through the worker pool the server uses), against two peers measured in the same run:
 // - the naive JS loop (`searchNearestNaive`), on a subsample of queries when the full run would take too long;
 // - the memory-bandwidth floor: matrix bytes ÷ the copy bandwidth of this machine (a large TypedArray.set).
+// The default pool splits a single query across one worker per core; the engine "single queries unsplit" (the same
+// pool with each query on one worker) shows what that split buys. Engines take turns query by query.
 // It also measures the server's event-loop responsiveness (setTimeout(0) lag and a tiny synchronous task) while the
 // pool runs a 64-query batch, against the same measures when idle.
 //
@@ -200,27 +202,31 @@ async function benchCase(
     return [ms, ms / queriesPerRun / floorMs];
   };
 
-  const figures: EngineFigures[] = [];
+  // Two warm-up queries per engine (sessions, worker start, scratch pages), then the timed ones. The engines take
+  // turns query by query (and batch by batch), so each sees the same drift in this shared machine's load.
   let firstAnswers: KnnResult[] | undefined;
   for (const engine of engines) {
-    // Two warm-up queries (sessions, worker start, scratch pages), then the timed ones.
     const warm = await engine.search(query(0));
     await engine.search(query(1));
     firstAnswers ??= warm;
-    const times: number[] = [];
-    const ratios: number[] = [];
-    for (let i = 0; i < plan.singles; i++) {
+  }
+  const samples = engines.map(() => ({ times: [] as number[], ratios: [] as number[], batchTimes: [] as number[], batchRatios: [] as number[] }));
+  for (let i = 0; i < plan.singles; i++) {
+    for (const [e, engine] of engines.entries()) {
       const [ms, ratio] = await paired(() => engine.search(query(i + 2)));
-      times.push(ms);
-      ratios.push(ratio);
+      samples[e].times.push(ms);
+      samples[e].ratios.push(ratio);
     }
-    const batchTimes: number[] = [];
-    const batchRatios: number[] = [];
-    for (let i = 0; i < plan.batches; i++) {
+  }
+  for (let i = 0; i < plan.batches; i++) {
+    for (const [e, engine] of engines.entries()) {
       const [ms, ratio] = await paired(() => engine.search(batch), BATCH);
-      batchTimes.push(ms);
-      batchRatios.push(ratio);
+      samples[e].batchTimes.push(ms);
+      samples[e].batchRatios.push(ratio);
     }
+  }
+  const figures: EngineFigures[] = engines.map((engine, e) => {
+    const { times, ratios, batchTimes, batchRatios } = samples[e];
     const f: EngineFigures = {
       engine: engine.label,
       singleMedianMs: round(median(times)),
@@ -231,12 +237,12 @@ async function benchCase(
       batchQueriesPerS: round((BATCH * 1000) / median(batchTimes), 1),
       batchPerQueryVsFloor: round(median(batchRatios), 3),
     };
-    figures.push(f);
     console.log(
       `  ${f.engine.padEnd(28)} single median ${f.singleMedianMs} ms, p95 ${f.singleP95Ms} ms (${f.singleVsFloor}× floor); ` +
         `batch of ${BATCH}: ${f.batchMedianMs} ms (${f.batchQueriesPerS} queries/s, ${f.batchPerQueryVsFloor}× floor per query)`,
     );
-  }
+    return f;
+  });
 
   // The naive JS loop: single queries on a few samples; the batch (which it runs one query at a time) on a subsample
   // of queries, scaled to 64 when it would take too long.
@@ -348,11 +354,23 @@ function summarise({ lags, tasks }: ResponsivenessSamples): Responsiveness {
 
 async function main(): Promise<void> {
   configureKnnKernels({ intraOpThreads: 1 });
-  const defaultPool = new KnnPool(); // what the server starts: one worker per core but one
+  // What the server starts: batches on one worker per core but one; a single query split across one per core.
+  const defaultPool = new KnnPool();
   const twoWorkers = new KnnPool({ workers: 2 });
+  const plural = (n: number) => `${n} worker${n > 1 ? 's' : ''}`;
+  const defaultLabel =
+    defaultPool.latencyWorkerCount === defaultPool.workerCount
+      ? `pool, ${plural(defaultPool.workerCount)} (default)`
+      : `pool, ${plural(defaultPool.workerCount)}, ${defaultPool.latencyWorkerCount} for single queries (default)`;
   const pools = [
-    { label: `pool, ${defaultPool.workerCount} worker${defaultPool.workerCount > 1 ? 's' : ''} (default)`, pool: defaultPool },
+    { label: defaultLabel, pool: defaultPool },
     ...(defaultPool.workerCount === 2 ? [] : [{ label: 'pool, 2 workers', pool: twoWorkers }]),
+  ];
+  // A peer for the single-query split: the default pool's batch workers alone, each query on one worker.
+  const unsplitPool = new KnnPool({ latencyWorkers: defaultPool.workerCount });
+  const engines = [
+    ...pools,
+    ...(defaultPool.latencyWorkerCount > defaultPool.workerCount ? [{ label: `pool, ${plural(defaultPool.workerCount)}, single queries unsplit`, pool: unsplitPool }] : []),
   ];
   const started = new Date().toISOString();
   const load = os.loadavg();
@@ -403,13 +421,13 @@ async function main(): Promise<void> {
     }
     responsiveness = { idle, busy, busyOverIdle: ratios };
   };
-  cases.push(await benchCase(big.name, big.rows, big.dim, 'f32', { singles: 15, batches: 3, naiveSingles: 2, naiveBatchQueries: 2 }, pools, measureResponsiveness));
-  cases.push(await benchCase(big.name, big.rows, big.dim, 'f16', { singles: 15, batches: 3, naiveSingles: 2, naiveBatchQueries: 2 }, pools));
+  cases.push(await benchCase(big.name, big.rows, big.dim, 'f32', { singles: 15, batches: 3, naiveSingles: 2, naiveBatchQueries: 2 }, engines, measureResponsiveness));
+  cases.push(await benchCase(big.name, big.rows, big.dim, 'f16', { singles: 15, batches: 3, naiveSingles: 2, naiveBatchQueries: 2 }, engines));
 
-  cases.push(await benchCase(glove.name, glove.rows, glove.dim, 'f32', { singles: 30, batches: 5, naiveSingles: 5, naiveBatchQueries: BATCH }, pools));
-  cases.push(await benchCase(glove.name, glove.rows, glove.dim, 'f16', { singles: 30, batches: 5, naiveSingles: 5, naiveBatchQueries: BATCH }, pools));
+  cases.push(await benchCase(glove.name, glove.rows, glove.dim, 'f32', { singles: 30, batches: 5, naiveSingles: 5, naiveBatchQueries: BATCH }, engines));
+  cases.push(await benchCase(glove.name, glove.rows, glove.dim, 'f16', { singles: 30, batches: 5, naiveSingles: 5, naiveBatchQueries: BATCH }, engines));
 
-  await Promise.all([defaultPool.close(), twoWorkers.close()]);
+  await Promise.all([defaultPool.close(), twoWorkers.close(), unsplitPool.close()]);
 
   // Table
   console.log('\n| matrix | storage | engine | single median ms | single p95 ms | × floor | batch 64 ms | queries/s | × naive (single) |');

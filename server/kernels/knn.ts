@@ -11,12 +11,15 @@
  * is run over blocks of rows, so ORT's multi-threaded SIMD kernels do the work and only k candidates per query and
  * block come back. onnxruntime-node refuses SharedArrayBuffer-backed inputs, so each block is first copied into a
  * small, cache-sized scratch buffer (never the whole matrix). For 'f16' storage the graph casts the half block to
- * float32 in ORT (Cast), so no full-size float32 copy ever exists. Each block yields k + (excluded) + min(k, 8)
+ * float32 in ORT (Cast), so no full-size float32 copy ever exists; the block is sized so that its float32 cast, which
+ * the product reads right after, stays in cache. Each block yields k + (excluded) + min(k, 8)
  * candidates per query by float32 scores (the margin absorbs float32 rounding near the k-th place); the candidates of
  * all blocks are merged, and the final top k are re-scored in float64 in JS. Those are the scores returned: the same
  * numbers the naive `searchNearestNaive` computes.
  *
- * `searchNearest` blocks its thread while ORT runs; the server calls it through `KnnPool` (worker threads).
+ * `searchNearest` blocks its thread while ORT runs; the server calls it through `KnnPool` (worker threads). Several
+ * threads can share one search's rows through a claim counter (`KnnRunControl.claimCounter`): each takes the next
+ * unclaimed block, so one query uses every core and a thread slowed by other work simply scores fewer blocks.
  */
 import * as ort from 'onnxruntime-node';
 import { ModelLensError } from '../errors';
@@ -55,6 +58,13 @@ export interface KnnRunControl {
    * merges their exact results.
    */
   rowRange?: readonly [start: number, end: number];
+  /**
+   * Share the rows with other searches of the same queries (on other threads) instead of scoring all of them: each
+   * block is claimed by advancing this shared counter (slot 0, rows claimed so far over all passes, starting at 0),
+   * so a thread that runs faster scores more blocks, and together the searches score every row exactly once. Their
+   * results merge exactly with `mergeRanked`. Progress then counts the rows this search scored.
+   */
+  claimCounter?: Int32Array;
 }
 
 export interface KnnResult {
@@ -72,7 +82,10 @@ export interface RankedKnnResult extends KnnResult {
 export interface KnnKernelSettings {
   /** ORT intra-op threads per session; 0 lets ORT choose (one per physical core). */
   intraOpThreads: number;
-  /** Bytes of matrix values copied and scored per ORT run (a cache-sized block). */
+  /**
+   * Bytes of float32 values scored per ORT run (a cache-sized block). An 'f16' block holds as many rows, so its copy
+   * is half this and ORT's float32 cast of it this size.
+   */
   blockBytes: number;
   /** Most queries scored in one pass over the matrix; bigger batches make more passes. */
   maxQueriesPerPass: number;
@@ -419,15 +432,18 @@ export async function searchNearestRanked(
   }
   const { dim, storage } = matrix;
   const session = await scoringSession(options.metric, storage);
-  const blockRows = Math.max(1, Math.min(endRow - firstRow, Math.floor(settings.blockBytes / (dim * (storage === 'f16' ? 2 : 4)))));
+  const blockRows = Math.max(1, Math.min(endRow - firstRow, Math.floor(settings.blockBytes / (dim * 4))));
   const scratch = takeScratch(storage, blockRows * dim);
   const candidates: Set<number>[] = Array.from({ length: count }, () => new Set<number>());
   try {
     const passes = Math.ceil(count / settings.maxQueriesPerPass);
     const blocks = Math.ceil((endRow - firstRow) / blockRows);
+    if (control.claimCounter && passes * (endRow - firstRow) > 0x7fffffff) {
+      throw new ModelLensError('usage', `${passes} passes over ${endRow - firstRow} rows are too many to share through a 32-bit claim counter`);
+    }
     const job: ScoringJob = {
       ...{ matrix, session, options, control, firstRow, endRow, blockRows, scratch, passes },
-      ...{ blocks: blocks * passes, blocksDone: 0, pass: 0 },
+      ...{ blocks: blocks * passes, blocksDone: 0, rowsDone: 0, pass: 0 },
     };
     for (; job.pass < passes; job.pass++) {
       const first = job.pass * settings.maxQueriesPerPass;
@@ -451,8 +467,30 @@ interface ScoringJob {
   scratch: Float32Array | Uint16Array;
   blocks: number;
   blocksDone: number;
+  rowsDone: number;
   passes: number;
   pass: number;
+}
+
+/**
+ * The next block of this pass to score, as [start, row count], or undefined when the pass is done: the next one in
+ * order, or, with a claim counter, the next one no other thread has claimed.
+ */
+function nextBlock(job: ScoringJob, previousEnd: number | undefined): [start: number, rows: number] | undefined {
+  const { firstRow, endRow, blockRows, pass } = job;
+  const counter = job.control.claimCounter;
+  if (!counter) {
+    const start = previousEnd ?? firstRow;
+    return start < endRow ? [start, Math.min(blockRows, endRow - start)] : undefined;
+  }
+  const rows = endRow - firstRow;
+  const passEnd = (pass + 1) * rows;
+  for (;;) {
+    const claimed = Atomics.load(counter, 0);
+    if (claimed >= passEnd) return undefined;
+    const end = Math.min(claimed + blockRows, passEnd);
+    if (Atomics.compareExchange(counter, 0, claimed, end) === claimed) return [firstRow + claimed - pass * rows, end - claimed];
+  }
 }
 
 /** One pass over the rows for up to maxQueriesPerPass queries; adds each query's candidates to `candidates`. */
@@ -477,9 +515,9 @@ async function scorePass(job: ScoringJob, queries: Float32Array, firstQuery: num
   const scale = metric === 'dot' ? undefined : new Float32Array(blockRows);
   const tensorType = matrix.storage === 'f16' ? 'float16' : 'float32';
 
-  for (let start = firstRow; start < endRow; start += blockRows) {
+  for (let block = nextBlock(job, undefined); block; block = nextBlock(job, block[0] + block[1])) {
     if (control.signal?.aborted) throw knnAbortError();
-    const b = Math.min(blockRows, endRow - start);
+    const [start, b] = block;
     const values = scratch.subarray(0, b * dim);
     values.set(matrix.data.subarray(start * dim, (start + b) * dim));
     const kb = Math.min(b, perBlock);
@@ -506,10 +544,10 @@ async function scorePass(job: ScoringJob, queries: Float32Array, firstQuery: num
       }
     }
     job.blocksDone++;
-    const rows = endRow - firstRow;
+    job.rowsDone += b;
     control.onProgress?.({
-      rowsDone: job.pass * rows + (start + b - firstRow),
-      rows: job.passes * rows,
+      rowsDone: job.rowsDone,
+      rows: job.passes * (endRow - firstRow),
       blocksDone: job.blocksDone,
       blocks: job.blocks,
     });

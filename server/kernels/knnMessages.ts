@@ -19,6 +19,8 @@ export type KnnWorkerRequest =
       metric: KnnMetric;
       exclude?: (number[] | undefined)[];
       rowRange: [number, number];
+      /** Int32Array(1) over a SharedArrayBuffer: claim blocks through it, shared with the search's other parts. */
+      claim?: Int32Array;
       /** Int32Array(1) over a SharedArrayBuffer: the pool stores 1 to cancel; checked before every block. */
       cancel: Int32Array;
       /** Least milliseconds between two progress messages (the last block always reports). */

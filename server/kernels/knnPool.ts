@@ -2,7 +2,10 @@
  * Runs kNN searches in worker threads so the server's event loop stays free (a hover is answered while a batch
  * runs). Each matrix is posted once per worker as typed arrays over SharedArrayBuffers: every worker sees the same
  * memory, and the server holds one copy. A search over a big matrix is split by rows across the workers, and their
- * exact per-range results are merged. Searches honour an AbortSignal (the workers stop at their next block; the
+ * exact per-range results are merged: the workers claim blocks of rows from a shared counter, so a worker held up
+ * by other work scores fewer of them. A batch uses one worker per core but one (the server's thread keeps a core to
+ * answer hovers); a single query, a short burst, is split across one worker per core, so it is not limited by what
+ * one core can convert and multiply (f16 storage is cast to float32 block by block). Searches honour an AbortSignal (the workers stop at their next block; the
  * promise rejects at once with an error named 'AbortError') and report progress as blocks finish.
  *
  * Worker entry: from the bundle, `knnWorker.js` next to the bundled server (`dist/`); from TypeScript sources (tests),
@@ -25,8 +28,20 @@ export function resolveKnnWorkerEntry(directory: string = dirname(__filename)): 
 }
 
 export interface KnnPoolOptions {
-  /** Worker threads; default: one per core but one (left for the server's own thread), at least 1, at most 4. */
+  /**
+   * Worker threads a batch may use; default: one per core but one (left for the server's own thread), at least 1,
+   * at most 4.
+   */
   workers?: number;
+  /**
+   * Worker threads a small search (at most `smallSearchQueries` queries) is split across; default: one per core, at
+   * most 4, never fewer than `workers`. A single query over a big matrix is a short burst (one pass over the rows),
+   * so it may take every core, while a long batch leaves one to the server's thread. The extra workers start on the
+   * first small search that can use them.
+   */
+  latencyWorkers?: number;
+  /** Most queries a search may have to count as small (default 4). */
+  smallSearchQueries?: number;
   /** Kernel settings for every worker; intraOpThreads defaults to 1 (the workers are the parallelism). */
   kernels?: Partial<KnnKernelSettings>;
   /** Split one search across workers only when each part gets at least this many matrix bytes (default 32 MiB). */
@@ -58,6 +73,8 @@ interface Job {
   parts: (RankedKnnResult[] | undefined)[];
   progress: (KnnProgress | undefined)[];
   shardRows: number[];
+  /** Whether the parts claim blocks from one shared counter (each reports the rows it scored of all rows). */
+  claimed: boolean;
   remaining: number;
   detach?: () => void;
 }
@@ -72,6 +89,8 @@ function rebuildError(error: KnnWorkerError): Error {
 
 export class KnnPool {
   private readonly size: number;
+  private readonly latencySize: number;
+  private readonly smallSearchQueries: number;
   private readonly entry: KnnWorkerEntry;
   private readonly settings: Partial<KnnKernelSettings>;
   private readonly minShardBytes: number;
@@ -84,20 +103,29 @@ export class KnnPool {
 
   constructor(options: KnnPoolOptions = {}) {
     this.size = Math.max(1, Math.floor(options.workers ?? Math.min(4, availableParallelism() - 1)));
+    this.latencySize = Math.max(this.size, Math.floor(options.latencyWorkers ?? Math.min(4, availableParallelism())));
+    this.smallSearchQueries = Math.max(0, Math.floor(options.smallSearchQueries ?? 4));
     this.entry = options.workerEntry ?? resolveKnnWorkerEntry();
     this.settings = { intraOpThreads: 1, ...options.kernels };
     this.minShardBytes = options.minShardBytes ?? 32 << 20;
     this.progressIntervalMs = options.progressIntervalMs ?? 16;
   }
 
-  /** How many worker threads this pool runs. */
+  /** How many worker threads a batch uses. */
   get workerCount(): number {
     return this.size;
   }
 
-  private ensureWorkers(): PoolWorker[] {
+  /** How many worker threads a small search (a single query) is split across. */
+  get latencyWorkerCount(): number {
+    return this.latencySize;
+  }
+
+  /** The running workers: `size` of them, or `count` when more (the extra latency workers start on demand). */
+  private ensureWorkers(count = this.size): PoolWorker[] {
     if (this.closed) throw new ModelLensError('usage', 'the kNN pool is closed');
-    this.workers ??= Array.from({ length: this.size }, () => this.startWorker());
+    this.workers ??= [];
+    while (this.workers.length < count) this.workers.push(this.startWorker());
     return this.workers;
   }
 
@@ -139,20 +167,27 @@ export class KnnPool {
     return new Promise<KnnResult[]>((resolve, reject) => {
       const { signal } = control;
       if (signal?.aborted) return reject(knnAbortError());
-      checkQueries(matrix, queries, options);
+      const count = checkQueries(matrix, queries, options);
+      const small = count <= this.smallSearchQueries;
       this.register(matrix);
-      const workers = this.ensureWorkers();
+      const workers = this.ensureWorkers(small ? this.latencySize : this.size);
       const matrixId = this.matrixIds.get(matrix)!;
       const rowBytes = matrix.dim * (matrix.storage === 'f16' ? 2 : 4);
-      const shardCount = Math.max(1, Math.min(workers.length, Math.floor((matrix.rows * rowBytes) / this.minShardBytes)));
+      const most = small ? this.latencySize : this.size;
+      const shardCount = Math.max(1, Math.min(most, Math.floor((matrix.rows * rowBytes) / this.minShardBytes)));
       const chosen = shardCount === workers.length ? workers : [...workers].sort((a, b) => a.running.size - b.running.size).slice(0, shardCount);
-      const bounds = Array.from({ length: shardCount + 1 }, (_, i) => Math.round((i * matrix.rows) / shardCount));
+      // A split search shares its rows through a claim counter, so a worker slowed by other work (another search on
+      // it, another process on its core) scores fewer blocks instead of holding the answer back; when the counter
+      // could overflow (passes × rows ≥ 2³¹, counting one pass per query), each worker gets a fixed range instead.
+      const claim = shardCount > 1 && count * matrix.rows <= 0x7fffffff ? new Int32Array(new SharedArrayBuffer(4)) : undefined;
+      const bounds = claim ? undefined : Array.from({ length: shardCount + 1 }, (_, i) => Math.round((i * matrix.rows) / shardCount));
       const job: Job = {
         ...{ options, onProgress: control.onProgress, resolve, reject, settled: false },
         cancel: new Int32Array(new SharedArrayBuffer(4)),
         parts: new Array(shardCount).fill(undefined),
         progress: new Array(shardCount).fill(undefined),
-        shardRows: bounds.slice(1).map((end, i) => end - bounds[i]),
+        shardRows: bounds ? bounds.slice(1).map((end, i) => end - bounds[i]) : new Array<number>(shardCount).fill(matrix.rows),
+        claimed: claim !== undefined,
         remaining: shardCount,
       };
       if (signal) {
@@ -172,7 +207,8 @@ export class KnnPool {
         this.post(entry, {
           type: 'search',
           ...{ jobId, matrixId, queries, k: options.k, metric: options.metric, exclude },
-          rowRange: [bounds[part], bounds[part + 1]],
+          rowRange: bounds ? [bounds[part], bounds[part + 1]] : [0, matrix.rows],
+          ...(claim ? { claim } : {}),
           cancel: job.cancel,
           progressIntervalMs: this.progressIntervalMs,
         });
@@ -207,10 +243,17 @@ export class KnnPool {
         const sum = { rowsDone: 0, rows: 0, blocksDone: 0, blocks: 0 };
         job.progress.forEach((p, i) => {
           sum.rowsDone += p?.rowsDone ?? 0;
-          sum.rows += p?.rows ?? job.shardRows[i];
           sum.blocksDone += p?.blocksDone ?? 0;
-          sum.blocks += p?.blocks ?? 0;
+          if (job.claimed) {
+            // Every part reports all the rows (and its estimate of all the blocks); each scored its own share.
+            sum.rows = Math.max(sum.rows, p?.rows ?? job.shardRows[i]);
+            sum.blocks = Math.max(sum.blocks, p?.blocks ?? 0);
+          } else {
+            sum.rows += p?.rows ?? job.shardRows[i];
+            sum.blocks += p?.blocks ?? 0;
+          }
         });
+        sum.blocks = Math.max(sum.blocks, sum.blocksDone);
         job.onProgress?.(sum);
         return;
       }

@@ -9,7 +9,7 @@ import { runInNewContext } from 'node:vm';
 import { parentPort } from 'node:worker_threads';
 import { isModelLensError } from '../errors';
 import { EmbeddingMatrix } from './embeddingMatrix';
-import { configureKnnKernels, searchNearestRanked } from './knn';
+import { configureKnnKernels, searchNearestRanked, type KnnProgress } from './knn';
 import type { KnnWorkerReply, KnnWorkerRequest } from './knnMessages';
 
 const port = parentPort;
@@ -40,12 +40,14 @@ async function runSearch(request: Extract<KnnWorkerRequest, { type: 'search' }>)
     const matrix = matrices.get(request.matrixId);
     if (!matrix) throw new Error(`kNN worker has no matrix ${request.matrixId} (it was released or never sent)`);
     let lastReport = 0;
+    let unreported: KnnProgress | undefined;
     const results = await searchNearestRanked(
       matrix,
       request.queries,
       { k: request.k, metric: request.metric, exclude: request.exclude },
       {
         rowRange: request.rowRange,
+        claimCounter: request.claim,
         signal: {
           get aborted() {
             return Atomics.load(cancel, 0) !== 0;
@@ -55,11 +57,16 @@ async function runSearch(request: Extract<KnnWorkerRequest, { type: 'search' }>)
           const now = performance.now();
           if (progress.blocksDone === progress.blocks || now - lastReport >= request.progressIntervalMs) {
             lastReport = now;
+            unreported = undefined;
             reply({ type: 'progress', jobId, progress });
+          } else {
+            unreported = progress;
           }
         },
       },
     );
+    // A part that shares its rows with others never reaches blocksDone === blocks: its last report goes out here.
+    if (unreported) reply({ type: 'progress', jobId, progress: unreported });
     const ids = results.map((result) => result.ids);
     const scores = results.map((result) => result.scores);
     const keys = results.map((result) => result.keys);

@@ -7,8 +7,10 @@ import { EmbeddingMatrix, roundToFloat16, type EmbeddingStorage } from '../../se
 import {
   configureKnnKernels,
   KNN_METRICS,
+  mergeRanked,
   searchNearest,
   searchNearestNaive,
+  searchNearestRanked,
   type KnnMetric,
   type KnnOptions,
   type KnnProgress,
@@ -174,6 +176,28 @@ describe('searchNearest (ONNX Runtime) is exact', () => {
     }
   }
 
+  test('searches that share a claim counter score every row once between them and merge to the exact answer', async () => {
+    for (const storage of ['f32', 'f16'] as const) {
+      // Two passes (3 queries per pass), so the claims cross a pass boundary.
+      const settings = configureKnnKernels({});
+      configureKnnKernels({ maxQueriesPerPass: 3 });
+      try {
+        const options: KnnOptions = { k: 8, metric: 'cosine', exclude: [[3], undefined, [4, 5]] };
+        const claimCounter = new Int32Array(new SharedArrayBuffer(4));
+        const rowsDone = [0, 0, 0];
+        const parts = await Promise.all(
+          [0, 1, 2].map((part) => searchNearestRanked(matrices[storage], queries, options, { claimCounter, onProgress: (p) => (rowsDone[part] = p.rowsDone) })),
+        );
+        assert.equal(claimCounter[0], 2 * ROWS, 'every row of both passes was claimed');
+        assert.equal(rowsDone[0] + rowsDone[1] + rowsDone[2], 2 * ROWS, 'and scored once');
+        assert.ok(rowsDone.every((rows) => rows > 0), `each search scored some rows: ${rowsDone.join(', ')}`);
+        assertSameResults(mergeRanked(parts, options.k, options.metric), await searchNearest(matrices[storage], queries, options), `claimed ${storage}`);
+      } finally {
+        configureKnnKernels(settings);
+      }
+    }
+  });
+
   test('a row used as the query finds itself first (cosine 1, distance 0) unless excluded', async () => {
     const rowIds = [0, 777, ROWS - 1];
     const asQueries = matrices.f32.gatherRows(rowIds);
@@ -337,5 +361,25 @@ describe('KnnPool (worker threads)', () => {
 
   test('passes usage errors back from the workers as ModelLensErrors', async () => {
     await assert.rejects(pool.search(matrices.f32, new Float32Array(DIM - 1), { k: 1, metric: 'dot' }), ModelLensError);
+  });
+
+  test('splits a single query across the latency workers and a batch across the batch workers, exactly', async () => {
+    // One batch worker and two latency workers, as the server runs on a two-core machine.
+    const split = new KnnPool({ workers: 1, latencyWorkers: 2, minShardBytes: 16 * 1024, kernels: { blockBytes: 8 * 1024 } });
+    try {
+      assert.equal(split.workerCount, 1);
+      assert.equal(split.latencyWorkerCount, 2);
+      for (const storage of ['f32', 'f16'] as const) {
+        for (const metric of KNN_METRICS) {
+          const options: KnnOptions = { k: 7, metric, exclude: [[5, 6]] };
+          const single = queries.subarray(0, DIM);
+          assertSameResults(await split.search(matrices[storage], single, options), await searchNearest(matrices[storage], single, options), `single ${metric} ${storage}`);
+          const batch = { k: 7, metric };
+          assertSameResults(await split.search(matrices[storage], queries, batch), await searchNearest(matrices[storage], queries, batch), `batch ${metric} ${storage}`);
+        }
+      }
+    } finally {
+      await split.close();
+    }
   });
 });
