@@ -88,7 +88,7 @@ export function registerCommands(ctx: ModelLensContext, tokenStrip: TokenStripVi
         const pick = await vscode.window.showQuickPick(modelPicks(ctx.openModels), { title: 'Close Model' });
         id = pick?.model.id;
       }
-      if (id) await ctx.request(protocol.closeModel, { id });
+      if (id && (await ctx.mayCloseModel(id))) await ctx.request(protocol.closeModel, { id });
     }),
     register('modelLens.setActiveTokenizers', async () => {
       const picks = modelPicks(ctx.openModels, true);
@@ -115,6 +115,8 @@ export function registerCommands(ctx: ModelLensContext, tokenStrip: TokenStripVi
     register('modelLens.tokenizeSelection', () => tokenizeInto(false)),
     register('modelLens.compareTokenizers', () => tokenizeInto(true)),
     register('modelLens.restartServer', async () => {
+      // A restart reopens the models but not what only lived in the server's memory (unsaved sense edits).
+      for (const model of ctx.openModels) if (!(await ctx.mayCloseModel(model.id))) return;
       await ctx.restart();
       void vscode.window.setStatusBarMessage('Model Lens: server restarted', 3000);
     }),

@@ -32,7 +32,22 @@ export class ModelLensContext implements vscode.Disposable {
   private readonly stateEmitter = new vscode.EventEmitter<'starting' | 'running' | 'stopped'>();
   readonly onServerState = this.stateEmitter.event;
 
+  /** Asked before a model is closed (or the server restarted): any false keeps it open. */
+  private readonly closeGuards = new Set<(modelId: string) => Promise<boolean>>();
+
   constructor(private readonly extension: vscode.ExtensionContext) {}
+
+  /** Registers a question to ask before a model closes, e.g. about unsaved sense edits. */
+  onWillCloseModel(guard: (modelId: string) => Promise<boolean>): vscode.Disposable {
+    this.closeGuards.add(guard);
+    return new vscode.Disposable(() => this.closeGuards.delete(guard));
+  }
+
+  /** True when every guard agrees that `modelId` may close now. */
+  async mayCloseModel(modelId: string): Promise<boolean> {
+    for (const guard of this.closeGuards) if (!(await guard(modelId))) return false;
+    return true;
+  }
 
   get openModels(): readonly protocol.ModelSummary[] {
     return this.models;
@@ -58,7 +73,7 @@ export class ModelLensContext implements vscode.Disposable {
       outputChannel: this.output,
       // A function, so a restarted server reopens what was open at the moment it crashed.
       // Command links in hovers (e.g. "Show neighbourhood") run only these commands; <sub> ids need HTML.
-      markdown: { isTrusted: { enabledCommands: ['modelLens.showNeighbourhood'] }, supportHtml: true },
+      markdown: { isTrusted: { enabledCommands: ['modelLens.showNeighbourhood', 'modelLens.showSenses'] }, supportHtml: true },
       initializationOptions: () => ({
         settings: initialSettings,
         storagePath: (this.extension.storageUri ?? this.extension.globalStorageUri).fsPath,

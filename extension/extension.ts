@@ -13,6 +13,8 @@ import { registerNeighbourhoodCommands } from './neighbourhoodCommands';
 import { PermutationPanel } from './permutationPanel';
 import { registerProbeCommands } from './probeCommands';
 import { TransplantPanel, registerTransplantCommands } from './transplantPanel';
+import { SensesPanel } from './sensesPanel';
+import { registerBackpackCommands } from './backpackCommands';
 import type { TokenStripState } from '../webview/messages';
 
 let context: ModelLensContext | undefined;
@@ -30,6 +32,7 @@ export function activate(extension: vscode.ExtensionContext): ModelLensApi {
   const neighbourhood = new NeighbourhoodPanel(ctx, extension.extensionUri);
   const permutation = new PermutationPanel(ctx, extension.extensionUri);
   const transplant = new TransplantPanel(ctx, extension.extensionUri);
+  const senses = new SensesPanel(ctx, extension.extensionUri);
 
   extension.subscriptions.push(
     ctx,
@@ -45,6 +48,8 @@ export function activate(extension: vscode.ExtensionContext): ModelLensApi {
     ...registerProbeCommands(ctx, permutation),
     transplant,
     ...registerTransplantCommands(ctx, transplant),
+    senses,
+    ...registerBackpackCommands(ctx, senses, extension.workspaceState),
     vscode.workspace.onDidChangeConfiguration((event) => {
       if (event.affectsConfiguration('modelLens')) void ctx.pushSettings();
     }),

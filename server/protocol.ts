@@ -32,6 +32,7 @@ import type {
   WordSenses,
 } from './features/backpack';
 import type { NextTokenPrediction } from './features/predict';
+import type { FinetuneInputFiles, SenseFinetuneOptions, SenseFinetuneReport } from './features/backpack/senseFinetune';
 
 export type { TokenizerFacts, TokenSpan } from './tokenization/tokenizer';
 export type { NeighbourhoodResult, Neighbour, NeighbourEdge, QueryKind } from './features/neighbours/neighbours';
@@ -181,7 +182,8 @@ export type { TransplantOptions, TransplantProgress, TransplantReport };
 // ---- Backpack sense vectors and next-token prediction ----------------------------------------------------------
 
 export const predict = new RequestType<{ modelId: string; text: string; top?: number }, NextTokenPrediction, void>('modelLens/predict');
-export const senses = new RequestType<{ modelId: string; word: string; top?: number }, WordSenses, void>('modelLens/senses');
+/** A word's senses; `tokenId`, when given, names the token exactly (words that do not decode back to one token). */
+export const senses = new RequestType<{ modelId: string; word: string; tokenId?: number; top?: number }, WordSenses, void>('modelLens/senses');
 export const explainPrediction = new RequestType<{ modelId: string } & ExplainOptions, PredictionExplanation, void>('modelLens/explainPrediction');
 export const searchSenses = new RequestType<{ modelId: string } & SenseSearchOptions, SenseSearchResult, void>('modelLens/searchSenses');
 export const senseEditState = new RequestType<{ modelId: string }, SenseEditState, void>('modelLens/senseEditState');
@@ -189,14 +191,26 @@ export const editSenses = new RequestType<{ modelId: string; edit: ManualSenseEd
 export const changeSenseEdits = new RequestType<{ modelId: string; action: SenseEditAction }, SenseEditState, void>('modelLens/changeSenseEdits');
 export const exportBackpack = new RequestType<{ modelId: string; outDir: string }, ExportResult, void>('modelLens/exportBackpack');
 
+/** Settings of a sense-finetuning run; the examples and texts come from `files`. */
+export type SenseFinetuneSettingsParams = Omit<SenseFinetuneOptions, 'examples' | 'generalText' | 'evaluation'>;
+/**
+ * Sense finetuning from canonical examples (REFERENCES §2), with progress and cancellation: reads the files, trains
+ * the selected senses, keeps the last epoch within the degradation budget and applies it as unsaved edits.
+ */
+export const finetuneSenses = new RequestType<{ modelId: string; files: FinetuneInputFiles; options?: SenseFinetuneSettingsParams }, SenseFinetuneReport, void>(
+  'modelLens/finetuneSenses',
+);
+
 export type {
   ExplainOptions,
   ExportResult,
+  FinetuneInputFiles,
   ManualSenseEdit,
   NextTokenPrediction,
   PredictionExplanation,
   SenseEditAction,
   SenseEditState,
+  SenseFinetuneReport,
   SenseSearchOptions,
   SenseSearchResult,
   WordSenses,

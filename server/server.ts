@@ -29,7 +29,8 @@ import { compareModels } from './features/neighbours/compareModels';
 import { setWordVectorCacheDir } from './loaders/wordVectors';
 import { permutationTheory, runPermutationProbe, runPermutationReproduction } from './features/probes/permutationProbe';
 import { runCopyProbe } from './features/probes/copyProbe';
-import { changeSenseEdits, editSenses, explainPrediction, exportEditedBackpack, openBackpack, searchSenses, senseEditState, wordSenses } from './features/backpack';
+import { finetuneSenses, readFinetuneInputs } from './features/backpack/senseFinetune';
+import { changeSenseEdits, editSenses, explainPrediction, exportEditedBackpack, openBackpack, searchSenses, senseEditState, tokenSenses, wordSenses } from './features/backpack';
 import { predictNextToken } from './features/predict';
 import { openCausalLanguageModel } from './features/probes/causalLanguageModel';
 import { runTransplant } from './features/transplant';
@@ -305,7 +306,7 @@ export function startServer(connection: Connection): void {
   );
   connection.onRequest(
     protocol.senses,
-    handle(({ modelId, word, top }) => wordSenses(registry.get(modelId), word, top)),
+    handle(async ({ modelId, word, tokenId, top }) => (tokenId === undefined ? wordSenses(registry.get(modelId), word, top) : tokenSenses(await openBackpack(registry.get(modelId)), tokenId, top))),
   );
   connection.onRequest(
     protocol.explainPrediction,
@@ -329,6 +330,14 @@ export function startServer(connection: Connection): void {
   connection.onRequest(
     protocol.changeSenseEdits,
     handle(({ modelId, action }) => changeSenseEdits(registry.get(modelId), action)),
+  );
+  connection.onRequest(
+    protocol.finetuneSenses,
+    handle(async ({ modelId, files, options }, token: CancellationToken) => {
+      const backpack = await openBackpack(registry.get(modelId));
+      const inputs = await readFinetuneInputs(files);
+      return longTask('Model Lens: finetuning senses', token, (control) => finetuneSenses(backpack, { ...options, ...inputs }, control));
+    }),
   );
   connection.onRequest(
     protocol.exportBackpack,

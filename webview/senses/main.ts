@@ -358,7 +358,7 @@ export function startSenses(root: HTMLElement, post: PostMessage, initial: unkno
   cancel.addEventListener('click', () => post({ type: 'cancel' }));
 
   // ---- rendering -------------------------------------------------------------------------------------------------------
-  const widthOf = (el: HTMLElement) => Math.max(360, Math.floor(el.clientWidth || root.clientWidth || 900));
+  const widthOf = (el: HTMLElement) => Math.max(300, Math.floor(el.clientWidth || root.clientWidth || 900));
 
   function renderEdits() {
     const edits = saved.edits;

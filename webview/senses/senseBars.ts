@@ -55,7 +55,7 @@ export function senseRowLabel(sense: SenseWords): string {
 
 export function renderSenseBars(host: HTMLElement, data: WordSenses, actions: SenseBarsActions, options: SenseBarsOptions): void {
   const perSide = Math.max(1, Math.min(options.wordsPerSide, Math.max(...data.senses.map((s) => Math.max(s.top.length, s.bottom.length)), 1)));
-  const width = Math.max(360, options.width);
+  const width = Math.max(300, options.width);
   const half = (width - LABEL_WIDTH - 8) / 2;
   const centre = LABEL_WIDTH + 4 + half;
   const columns = Math.max(1, Math.min(perSide, Math.floor(half / MIN_CELL)));

@@ -2,6 +2,7 @@
  * Backpack sense vectors: what the server, the CLI and the copy probe call. Each entry takes an opened model, finds
  * (or builds once) its BackpackModel, and returns plain JSON results.
  */
+import { ModelLensError } from '../../errors';
 import type { OpenedModel } from '../../registry/types';
 import type { CausalLanguageModelRunner } from '../probes/causalLanguageModel';
 import { looksLikeBackpack, openBackpack, type BackpackModel } from './backpackModel';
@@ -20,6 +21,14 @@ export type { ManualSenseEdit } from './manualEdits';
 export async function wordSenses(model: OpenedModel, word: string, top = 20): Promise<WordSenses> {
   const backpack = await openBackpack(model);
   return senseTopWords(backpack, resolveWord(backpack, word), top);
+}
+
+/** The senses of the token with this id (for words whose text does not map back to one token, like stray bytes). */
+export async function tokenSenses(backpack: BackpackModel, tokenId: number, top = 20): Promise<WordSenses> {
+  if (!Number.isSafeInteger(tokenId) || tokenId < 0 || tokenId >= backpack.config.vocabSize) {
+    throw new ModelLensError('usage', `token id ${tokenId} is outside this Backpack's vocabulary (0…${backpack.config.vocabSize - 1}).`);
+  }
+  return senseTopWords(backpack, tokenId, top);
 }
 
 export interface SenseEditState {
