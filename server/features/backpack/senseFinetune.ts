@@ -159,6 +159,9 @@ export interface FinetuneControl {
   onProgress?: (message: string, fraction?: number) => void;
 }
 
+const YIELD_EVERY_ROWS = 8;
+const yieldToEventLoop = () => new Promise<void>((resolve) => setImmediate(resolve));
+
 // ---------------------------------------------------------------------------------------------------------------
 // Settings
 
@@ -485,6 +488,8 @@ export class SenseFinetuneProblem {
     });
     let klSum = 0;
     for (let r = 0; r < nSoft; r++) {
+      // Rows are V wide (50k for backpack-gpt2): let the server answer hovers between small groups of them.
+      if (r % YIELD_EVERY_ROWS === YIELD_EVERY_ROWS - 1) await yieldToEventLoop();
       const edited = (nHard + r) * V;
       const original = (nHard + nSoft + r) * V;
       const target = klCoefficient > 0 ? (hardGradRows + r) * V : -1;
@@ -683,6 +688,7 @@ export async function prepareSenseFinetune(backpack: BackpackModel, options: Sen
     const s = ids.length;
     const nll = new Float64Array(s - 1);
     for (let i = 0; i < s - 1; i++) {
+      if (i % (4 * YIELD_EVERY_ROWS) === 4 * YIELD_EVERY_ROWS - 1) await yieldToEventLoop();
       const row = i * V;
       let max = -Infinity;
       for (let v = 0; v < V; v++) max = Math.max(max, logits[row + v]);
