@@ -185,6 +185,9 @@ describe('Model Lens in VS Code', { timeout: 20 * 60_000 }, () => {
   });
 
   it('Run Permutation Probe draws the accuracy curve and the ensemble sizes against k', async () => {
+    // Start from a text editor: a webview left focused by the previous scenario can take focus back (late, under load)
+    // and close the input boxes this command opens.
+    await session.openFile('prompts.py');
     await session.runCommand('Model Lens: Run Permutation Probe…');
     await choose(session, 'Run an ensemble');
     for (const value of ['5', '128']) {
@@ -199,6 +202,19 @@ describe('Model Lens in VS Code', { timeout: 20 * 60_000 }, () => {
     assert.ok(Number(await frame.locator('svg[data-plot="accuracy"] [data-series="theory"]').getAttribute('data-points')) > 0, 'the theory curve');
     assert.equal(Number(await frame.locator('svg[data-plot="ensemble-size"] [data-series="paper"]').getAttribute('data-points')), 6, "the paper's six sizes");
     await session.screenshot(path.join(SCREENSHOTS, 'permutation-probe.png'));
+  });
+
+  it('Probe Model Copying… on the demo Backpack draws the accuracy heat map by k × shots', async () => {
+    await session.openFile('prompts.py');
+    await session.runCommand('Model Lens: Probe Model Copying…');
+    await choose(session, 'tiny-backpack');
+    const frame = await session.webviewFrame('Permutation Probe', 60_000);
+    const heatmap = frame.locator('svg[data-plot="heatmap"]');
+    await heatmap.waitFor({ state: 'visible', timeout: 240_000 });
+    assert.equal(Number(await heatmap.getAttribute('data-cells')), 11 * 5, 'k = 2…12 by 0…4 shots');
+    const accuracies = await frame.locator('svg[data-plot="heatmap"] [data-accuracy]').evaluateAll((nodes) => nodes.map((n) => Number(n.getAttribute('data-accuracy'))));
+    assert.equal(accuracies.length, 55);
+    assert.ok(accuracies.every((a) => a >= 0 && a <= 1));
   });
 
   it('the Transplant Tokenizer wizard runs on the demo models and shows the report', async () => {
