@@ -10,8 +10,8 @@
 //    Members/s = 1 / (seconds per member-step × steps per member), from timed runs of a few steps (a whole member
 //    of the JS loop at k = 30 takes many seconds); runs interleave and repeat, medians are reported.
 // 2. The reproduction preset (experiment 1, k = 5…30, 90%) at width 1,024 (--quick: 256), timed once, with its table.
-// 3. The copy probe over k = 2…12 × shots 0…4 (8 prompts per cell) on a fake LM: the fixture Backpack does not exist
-//    yet (issue 5), so the model is an instant oracle with a 50,257-entry vocabulary; this times the probe's own work
+// 3. The copy probe over k = 2…12 × shots 0…4 (8 prompts per cell) on a fake LM (the fixture models are timed in copyProbe.ts):
+//    the model is an instant oracle with a 50,257-entry vocabulary, so this times the probe's own work
 //    (prompt building, argmax, bookkeeping), against a bare loop that makes the same logits calls.
 //
 // Run: node --import tsx bench/probes.ts [--quick]        Writes bench/results/probes.json.

@@ -39,9 +39,13 @@ export const transformersJsRunner: CausalLanguageModelRunner = {
     } catch (error) {
       throw badInput(folder, `transformers.js could not load this model (${error instanceof Error ? error.message : String(error)}).`, 'Check config.json model_type and onnx/model.onnx (fp32, inputs input_ids/attention_mask, output logits).');
     }
+    // Keep prompts within the model's context (the last tokens matter for the next one).
+    const config = model.config ?? {};
+    const context = [config.n_positions, config.max_position_embeddings, config.n_ctx].find((n): n is number => typeof n === 'number' && n > 0);
     return {
       tokenizer,
-      async nextTokenLogits(ids) {
+      async nextTokenLogits(allIds) {
+        const ids = context === undefined ? allIds : allIds.slice(-context);
         const length = ids.length;
         const inputIds = new transformers.Tensor('int64', BigInt64Array.from(ids.map((id) => BigInt(id))), [1, length]);
         const attentionMask = new transformers.Tensor('int64', new BigInt64Array(length).fill(1n), [1, length]);
