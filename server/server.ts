@@ -5,10 +5,13 @@
  */
 import {
   createConnection,
+  MessageType,
   ProposedFeatures,
   ResponseError,
+  ShowMessageNotification,
   TextDocuments,
   TextDocumentSyncKind,
+  type CancellationToken,
   type Connection,
   type InitializeParams,
 } from 'vscode-languageserver/node';
@@ -32,9 +35,9 @@ import { runCopyProbe } from './features/probes/copyProbe';
 import { finetuneSenses, readFinetuneInputs } from './features/backpack/senseFinetune';
 import { changeSenseEdits, editSenses, explainPrediction, exportEditedBackpack, openBackpack, searchSenses, senseEditState, tokenSenses, wordSenses } from './features/backpack';
 import { predictNextToken } from './features/predict';
+import { setEditJournalDir } from './features/backpack/editRecovery';
 import { openCausalLanguageModel } from './features/probes/causalLanguageModel';
 import { runTransplant } from './features/transplant';
-import type { CancellationToken } from 'vscode-languageserver/node';
 import type { OpenedModel } from './registry/types';
 
 export interface InitializationOptions {
@@ -102,6 +105,7 @@ export function startServer(connection: Connection): void {
     applySettings(options.settings ?? {});
     startupModels = options.models ?? [];
     if (options.storagePath) setWordVectorCacheDir(`${options.storagePath}/vectors`);
+    setEditJournalDir(options.storagePath);
     return {
       capabilities: {
         textDocumentSync: TextDocumentSyncKind.Incremental,
@@ -188,7 +192,8 @@ export function startServer(connection: Connection): void {
    * is built in the background too, so its first sense hover is quick.
    */
   function preloadWordVectors(model: OpenedModel): void {
-    warmBackpack(model, log);
+    // A notification, not a request: nothing waits for the user to dismiss it.
+    warmBackpack(model, log, (message) => void connection.sendNotification(ShowMessageNotification.type, { type: MessageType.Info, message }));
     if (model.format === 'word-vectors') void embeddings.matrix(model, 'input').catch((error) => log(`Preloading ${model.name} failed: ${String(error)}`));
   }
 

@@ -104,3 +104,47 @@ test('the copy probe runs on the Backpack through the server', async () => {
   assert.equal(result.cells.length, 1);
   assert.equal(result.cells[0].prompts.length, 2);
 });
+
+test('unsaved edits survive a crashed server: the next server restores them as unsaved and says so', async () => {
+  const storagePath = path.join(root, 'storage');
+  const dir = path.join(root, 'journaled');
+  await fsp.cp(folder, dir, { recursive: true });
+  await fsp.rm(path.join(dir, 'sense-edits.safetensors'), { force: true });
+  await fsp.rm(path.join(dir, 'sense-edits.json'), { force: true });
+  const first = await startServer({ storagePath });
+  let crashed = false;
+  try {
+    await first.connection.sendRequest(protocol.openModel, { path: dir });
+    await first.connection.sendRequest(protocol.editSenses, { modelId: dir, edit: { kind: 'scale-alpha', word: ' queen', sense: 3, factor: 0.5 } });
+    const expected = await first.connection.sendRequest(protocol.predict, { modelId: dir, text: 'The queen of France is', top: 1 });
+    // Give the journal its write, then crash.
+    await new Promise((resolve) => setTimeout(resolve, 500));
+    first.child.kill('SIGKILL');
+    crashed = true;
+    first.connection.dispose();
+
+    const second = await startServer({ storagePath });
+    try {
+      await second.connection.sendRequest(protocol.openModel, { path: dir });
+      let state = await second.connection.sendRequest(protocol.senseEditState, { modelId: dir });
+      assert.equal(state.unsaved, true);
+      assert.equal(state.restored, true);
+      assert.deepEqual(state.editedWords.map((w) => w.token), [' queen']);
+      const restored = await second.connection.sendRequest(protocol.predict, { modelId: dir, text: 'The queen of France is', top: 1 });
+      assert.ok(Math.abs(restored.next[0].logit - expected.next[0].logit) < 1e-4);
+      for (let attempt = 0; attempt < 50 && !second.logs.some((line) => /restored unsaved sense edits/.test(line)); attempt++) await new Promise((resolve) => setTimeout(resolve, 100));
+      assert.ok(second.logs.some((line) => /\[shown\] .*restored unsaved sense edits of 1 word/.test(line)), second.logs.join('\n'));
+      assert.deepEqual((await fsp.readdir(dir)).filter((name) => name.startsWith('sense-edits')), [], 'nothing was written beside the model');
+
+      state = await second.connection.sendRequest(protocol.changeSenseEdits, { modelId: dir, action: 'discard' });
+      assert.equal(state.unsaved, false);
+      assert.deepEqual(state.editedWords, []);
+      await new Promise((resolve) => setTimeout(resolve, 300));
+      assert.deepEqual(await fsp.readdir(path.join(storagePath, 'sense-edits')), [], 'the journal is gone once discarded');
+    } finally {
+      await second.stop();
+    }
+  } finally {
+    if (!crashed) await first.stop();
+  }
+});

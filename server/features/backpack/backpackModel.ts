@@ -13,6 +13,7 @@ import type { TokenizerHandle } from '../../tokenization/tokenizer';
 import { isBackpackConfig, parseBackpackConfig, type BackpackConfig } from './backpackConfig';
 import { BACKPACK_OUTPUTS, buildBackpackGraph, EDIT_DELTA, EDIT_INDEX, EDIT_SCALE } from './backpackGraph';
 import { backpackTensorSpecs, loadBackpackWeights, WORD_EMBEDDING, type BackpackWeights } from './backpackWeights';
+import { journalEdits, restoreJournaledEdits } from './editRecovery';
 import { SenseEdits } from './senseEdits';
 
 export interface BackpackOutputs {
@@ -31,6 +32,9 @@ const SESSION_OPTIONS: ort.InferenceSession.SessionOptions = { graphOptimization
 export class BackpackModel {
   private readonly weightFeeds: Record<string, ort.Tensor>;
   private editFeeds?: Record<string, ort.Tensor>;
+  private journal: Promise<void> = Promise.resolve();
+  /** True when unsaved edits from an earlier session were restored on open (see editRecovery.ts). */
+  restoredUnsavedEdits = false;
 
   private constructor(
     readonly model: OpenedModel,
@@ -63,7 +67,9 @@ export class BackpackModel {
     const edits = new SenseEdits(config);
     edits.savedTo = model.path;
     await edits.load(model.path);
-    return new BackpackModel(model, config, weights.tensors.get(WORD_EMBEDDING)!, model.tokenizer, session, weights, edits);
+    const backpack = new BackpackModel(model, config, weights.tensors.get(WORD_EMBEDDING)!, model.tokenizer, session, weights, edits);
+    backpack.restoredUnsavedEdits = await restoreJournaledEdits(model.path, edits);
+    return backpack;
   }
 
   private static async openOnnx(model: OpenedModel, tokenizer: TokenizerHandle): Promise<BackpackModel> {
@@ -90,9 +96,16 @@ export class BackpackModel {
     return this.edits !== undefined;
   }
 
-  /** Call after changing `edits`, so the next run sees them. */
+  /** Call after changing `edits`, so the next run sees them (and unsaved ones are journaled, one write at a time). */
   editsChanged(): void {
     this.editFeeds = undefined;
+    const edits = this.edits;
+    if (edits) this.journal = this.journal.then(() => journalEdits(this.model.path, edits)).catch(() => undefined);
+  }
+
+  /** Resolves when the journal has caught up with the latest change. */
+  journaled(): Promise<void> {
+    return this.journal;
   }
 
   private feedsForEdits(): Record<string, ort.Tensor> {

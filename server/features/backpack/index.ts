@@ -37,6 +37,8 @@ export interface SenseEditState {
   enabled: boolean;
   /** Changes not yet saved to the sidecar. */
   unsaved: boolean;
+  /** True when the unsaved changes were restored from an earlier session's journal. */
+  restored: boolean;
   editedWords: { tokenId: number; token: string }[];
   history: SenseEditRecord[];
 }
@@ -48,6 +50,7 @@ export function senseEditState(backpack: BackpackModel): SenseEditState {
     editable: edits !== undefined,
     enabled: edits?.enabled ?? false,
     unsaved: edits?.dirty ?? false,
+    restored: (edits?.dirty ?? false) && backpack.restoredUnsavedEdits,
     editedWords: (edits?.editedTokens() ?? []).map((tokenId) => ({ tokenId, token: backpack.tokenText(tokenId) })),
     history: edits?.history ?? [],
   };

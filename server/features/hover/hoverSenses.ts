@@ -14,9 +14,20 @@ const BUDGET_MS = 400;
 
 export const isBackpackModel = (model: OpenedModel) => model.format === 'huggingface' && isBackpackConfig(model.config);
 
-/** Starts building a Backpack's runtime in the background, so its first hover is quick. */
-export function warmBackpack(model: OpenedModel, log: (message: string) => void): void {
-  if (isBackpackModel(model)) void openBackpack(model).catch((error) => log(`Preparing the Backpack ${model.name} failed: ${String(error)}`));
+/**
+ * Starts building a Backpack's runtime in the background, so its first hover is quick, and says so when unsaved
+ * edits from an earlier session were restored.
+ */
+export function warmBackpack(model: OpenedModel, log: (message: string) => void, tell: (message: string) => void): void {
+  if (!isBackpackModel(model)) return;
+  openBackpack(model).then(
+    (backpack) => {
+      if (backpack.restoredUnsavedEdits) {
+        tell(`Model Lens: restored unsaved sense edits of ${backpack.edits?.size ?? 0} word(s) in ${model.name} from the last session. Save or Discard them from the Backpack Senses panel.`);
+      }
+    },
+    (error) => log(`Preparing the Backpack ${model.name} failed: ${String(error)}`),
+  );
 }
 
 export async function senseSection(models: OpenedModel[], document: { text: string; languageId: string; offset: number }): Promise<string | undefined> {
