@@ -6,6 +6,7 @@
  * no server code: a word's senses (`wordSenses`), a prediction's explanation (`explainPrediction`), a sense search
  * (`searchSenses`), the edit state (`senseEditState`) and a sense-finetuning report (`finetuneSenses`).
  */
+import type { EpochSummary } from '../server/features/backpack/senseFinetune';
 import type { PredictionExplanation, ScoredWord, SenseEditState, SenseSearchResult, SenseWords, WordSenses } from '../server/protocol';
 
 export type { PredictionExplanation, ScoredWord, SenseEditState, SenseSearchResult, SenseWords, WordSenses };
@@ -23,16 +24,8 @@ export interface ExplainRequest {
   target?: string;
 }
 
-/** One epoch of a sense-finetuning run, as the chart draws it (the server's EpochSummary). */
-export interface FinetuneEpoch {
-  epoch: number;
-  canonicalLoss: number;
-  generalLoss: number;
-  /** (generalLoss − before) / before. */
-  generalLossChange: number;
-  successRate?: number;
-  withinBudget: boolean;
-}
+/** One epoch of a sense-finetuning run, as the chart draws it. */
+export type FinetuneEpoch = EpochSummary;
 
 /** The part of the server's SenseFinetuneReport the panel shows. */
 export interface FinetuneView {

@@ -6,10 +6,9 @@
 import { after, before, test } from 'node:test';
 import assert from 'node:assert/strict';
 import { promises as fsp } from 'node:fs';
-import * as os from 'node:os';
 import * as path from 'node:path';
 import * as protocol from '../../server/protocol';
-import { buildDemoBackpack } from '../fixtures/buildBackpack';
+import { copyOfDemoBackpack } from '../fixtures/buildBackpack';
 import { DEFAULT_DEMO_DIR } from '../fixtures/buildCheckpoints';
 import { fileUri, startServer, type ServerHandle } from '../support/serverProcess';
 
@@ -18,10 +17,7 @@ let root: string;
 let folder: string;
 
 before(async () => {
-  const demo = (await buildDemoBackpack(DEFAULT_DEMO_DIR)).folder;
-  root = await fsp.mkdtemp(path.join(os.tmpdir(), 'model-lens-backpack-server-'));
-  folder = path.join(root, 'backpack');
-  await fsp.cp(demo, folder, { recursive: true });
+  ({ root, folder } = await copyOfDemoBackpack(DEFAULT_DEMO_DIR, 'model-lens-backpack-server-'));
   server = await startServer({});
   await server.connection.sendRequest(protocol.openModel, { path: folder });
 });

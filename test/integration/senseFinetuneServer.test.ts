@@ -9,11 +9,10 @@
 import { after, before, test } from 'node:test';
 import assert from 'node:assert/strict';
 import { promises as fsp } from 'node:fs';
-import * as os from 'node:os';
 import * as path from 'node:path';
 import { CancellationTokenSource } from 'vscode-jsonrpc';
 import * as protocol from '../../server/protocol';
-import { buildDemoBackpack } from '../fixtures/buildBackpack';
+import { copyOfDemoBackpack } from '../fixtures/buildBackpack';
 import { DEFAULT_DEMO_DIR } from '../fixtures/buildCheckpoints';
 import { startServer, type ServerHandle } from '../support/serverProcess';
 
@@ -22,10 +21,7 @@ let root: string;
 let folder: string;
 
 before(async () => {
-  const demo = (await buildDemoBackpack(DEFAULT_DEMO_DIR)).folder;
-  root = await fsp.mkdtemp(path.join(os.tmpdir(), 'model-lens-sense-finetune-server-'));
-  folder = path.join(root, 'backpack');
-  await fsp.cp(demo, folder, { recursive: true });
+  ({ root, folder } = await copyOfDemoBackpack(DEFAULT_DEMO_DIR, 'model-lens-sense-finetune-server-'));
   server = await startServer({});
   await server.connection.sendRequest(protocol.openModel, { path: folder });
 });
