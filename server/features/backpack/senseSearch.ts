@@ -91,6 +91,49 @@ function moments(backpack: BackpackModel): { mean: Float32Array; covariance: Flo
   return cached;
 }
 
+/** The `capacity` highest z seen so far: a min-heap, so each offer costs O(log capacity) at most. */
+class BestScores {
+  private readonly heap: { pair: number; z: number; raw: number }[] = [];
+
+  constructor(private readonly capacity: number) {}
+
+  offer(pair: number, z: number, raw: number): void {
+    const heap = this.heap;
+    if (heap.length === this.capacity) {
+      if (!(z > heap[0].z)) return;
+      heap[0] = { pair, z, raw };
+      this.siftDown(0);
+      return;
+    }
+    heap.push({ pair, z, raw });
+    for (let i = heap.length - 1; i > 0; ) {
+      const parent = (i - 1) >> 1;
+      if (heap[parent].z <= heap[i].z) break;
+      [heap[parent], heap[i]] = [heap[i], heap[parent]];
+      i = parent;
+    }
+  }
+
+  private siftDown(i: number): void {
+    const heap = this.heap;
+    for (;;) {
+      const left = 2 * i + 1;
+      const right = left + 1;
+      let smallest = i;
+      if (left < heap.length && heap[left].z < heap[smallest].z) smallest = left;
+      if (right < heap.length && heap[right].z < heap[smallest].z) smallest = right;
+      if (smallest === i) return;
+      [heap[smallest], heap[i]] = [heap[i], heap[smallest]];
+      i = smallest;
+    }
+  }
+
+  /** Highest z first. */
+  sorted(): { pair: number; z: number; raw: number }[] {
+    return [...this.heap].sort((a, b) => b.z - a.z);
+  }
+}
+
 export async function searchSenses(backpack: BackpackModel, options: SenseSearchOptions, control: SearchControl = {}): Promise<SenseSearchResult> {
   const { vocabSize: V, hidden: d, senses: S } = backpack.config;
   const top = options.top ?? 20;
@@ -104,21 +147,24 @@ export async function searchSenses(backpack: BackpackModel, options: SenseSearch
   feeds.mean = new ort.Tensor('float32', mean, [d]);
   feeds.covariance = new ort.Tensor('float32', covariance, [d, d]);
 
-  // 1. Screen every pair by z, keeping the best few (a bounded list, never V·S entries of state beyond z itself).
+  // 1. Screen every pair by z, batch by batch, keeping only the best few (never a sort of all V·senses pairs).
   const candidateCount = Math.min(V * S, Math.max(limit * 8, 256));
-  const z = new Float32Array(V * S);
-  const raw = new Float32Array(V * S);
+  const best = new BestScores(candidateCount);
   for (let first = 0; first < V; first += batch) {
     if (control.signal?.aborted) throw new ModelLensError('cancelled', 'Sense search was cancelled.');
     const count = Math.min(batch, V - first);
     const ids = new BigInt64Array(count);
     for (let i = 0; i < count; i++) ids[i] = BigInt(first + i);
     const out = await session.run({ ...feeds, token_ids: new ort.Tensor('int64', ids, [count]) });
-    z.set(out.z.data as Float32Array, first * S);
-    raw.set(out.raw.data as Float32Array, first * S);
+    const zBatch = out.z.data as Float32Array;
+    const rawBatch = out.raw.data as Float32Array;
+    for (let i = 0; i < zBatch.length; i++) best.offer(first * S + i, zBatch[i], rawBatch[i]);
     control.onProgress?.(`screened ${first + count} of ${V} words`, (0.8 * (first + count)) / V);
   }
-  const order = Array.from({ length: V * S }, (_, i) => i).sort((a, b) => z[b] - z[a]).slice(0, candidateCount);
+  const screened = best.sorted();
+  const order = screened.map((entry) => entry.pair);
+  const z = new Map(screened.map((entry) => [entry.pair, entry.z]));
+  const raw = new Map(screened.map((entry) => [entry.pair, entry.raw]));
 
   // 2. Check the candidates exactly, in batches of whole words' senses.
   const hits: SenseSearchHit[] = [];
@@ -138,7 +184,7 @@ export async function searchSenses(backpack: BackpackModel, options: SenseSearch
       for (let r = 0; r < ranked.k; r++) {
         if (Number(ranked.topIds[i * ranked.k + r]) === queryId) {
           const tokenId = Math.floor(p / S);
-          hits.push({ tokenId, token: backpack.tokenText(tokenId), sense: p % S, rank: r + 1, score: raw[p], z: z[p] });
+          hits.push({ tokenId, token: backpack.tokenText(tokenId), sense: p % S, rank: r + 1, score: raw.get(p)!, z: z.get(p)! });
           break;
         }
       }
