@@ -44,6 +44,7 @@ const builds = [
       projectionWorker: join(root, 'server/features/neighbours/projectionWorker.ts'),
       permutationWorker: join(root, 'server/features/probes/permutationWorker.ts'),
       ompWorker: join(root, 'server/kernels/ompWorker.ts'),
+      backpackWorker: join(root, 'server/features/backpack/backpackWorker.ts'),
     },
     outdir: join(root, 'dist'),
   },

@@ -34,7 +34,7 @@ const runtimeOnly = (source) => !/\.(d\.ts|map|d\.ts\.map|md)$/.test(source);
 const stage = join(root, '.cache/vsix-stage');
 rmSync(stage, { recursive: true, force: true });
 mkdirSync(stage, { recursive: true });
-for (const file of ['extension.js', 'server.js', 'cli.js', 'knnWorker.js', 'projectionWorker.js', 'permutationWorker.js', 'ompWorker.js', 'webview']) cpSync(join(root, 'dist', file), join(stage, 'dist', file), { recursive: true });
+for (const file of ['extension.js', 'server.js', 'cli.js', 'knnWorker.js', 'projectionWorker.js', 'permutationWorker.js', 'ompWorker.js', 'backpackWorker.js', 'webview']) cpSync(join(root, 'dist', file), join(stage, 'dist', file), { recursive: true });
 cpSync(join(root, 'media'), join(stage, 'media'), { recursive: true });
 for (const file of ['LICENSE', 'CHANGELOG.md']) if (existsSync(join(root, file))) cpSync(join(root, file), join(stage, file));
 // The README's screenshots are relative links into the repository, which a VSIX cannot resolve: leave them out

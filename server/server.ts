@@ -32,11 +32,9 @@ import { compareModels } from './features/neighbours/compareModels';
 import { setWordVectorCacheDir } from './loaders/wordVectors';
 import { permutationTheory, runPermutationProbe, runPermutationReproduction } from './features/probes/permutationProbe';
 import { runCopyProbe } from './features/probes/copyProbe';
-import { finetuneSenses, readFinetuneInputs } from './features/backpack/senseFinetune';
-import { changeSenseEdits, editSenses, explainPrediction, exportEditedBackpack, openBackpack, searchSenses, senseEditState, tokenSenses, wordSenses } from './features/backpack';
 import { predictNextToken } from './features/predict';
-import { setEditJournalDir } from './features/backpack/editRecovery';
-import { openCausalLanguageModel } from './features/probes/causalLanguageModel';
+import { BackpackHost } from './features/backpack/backpackHost';
+import { openCausalLanguageModel, registerCausalLanguageModelRunner } from './features/probes/causalLanguageModel';
 import { runTransplant } from './features/transplant';
 import type { OpenedModel } from './registry/types';
 
@@ -73,6 +71,8 @@ export function startServer(connection: Connection): void {
   const documents = new TextDocuments(TextDocument);
   const registry = new ModelRegistry();
   const embeddings = new EmbeddingIndex(() => settings.embeddingStorage);
+  const backpacks = new BackpackHost();
+  registerCausalLanguageModelRunner(backpacks.runner(), { first: true });
   let settings: protocol.ServerSettings = { ...DEFAULT_SETTINGS };
   let startupModels: string[] = [];
   // Requests wait for the start-up models, so a command run while they load sees them instead of "nothing open".
@@ -105,7 +105,7 @@ export function startServer(connection: Connection): void {
     applySettings(options.settings ?? {});
     startupModels = options.models ?? [];
     if (options.storagePath) setWordVectorCacheDir(`${options.storagePath}/vectors`);
-    setEditJournalDir(options.storagePath);
+    backpacks.configure(options.storagePath);
     return {
       capabilities: {
         textDocumentSync: TextDocumentSyncKind.Incremental,
@@ -148,6 +148,7 @@ export function startServer(connection: Connection): void {
     handle(async ({ id }) => {
       registry.close(id);
       forgetProvenance(id);
+      await backpacks.forget(id);
       await embeddings.forget(id);
       announce();
     }),
@@ -193,7 +194,7 @@ export function startServer(connection: Connection): void {
    */
   function preloadWordVectors(model: OpenedModel): void {
     // A notification, not a request: nothing waits for the user to dismiss it.
-    warmBackpack(model, log, (message) => void connection.sendNotification(ShowMessageNotification.type, { type: MessageType.Info, message }));
+    warmBackpack(backpacks, model, log, (message) => void connection.sendNotification(ShowMessageNotification.type, { type: MessageType.Info, message }));
     if (model.format === 'word-vectors') void embeddings.matrix(model, 'input').catch((error) => log(`Preloading ${model.name} failed: ${String(error)}`));
   }
 
@@ -304,55 +305,54 @@ export function startServer(connection: Connection): void {
     ),
   );
 
-  // Backpack sense vectors. Forward passes and vocabulary scoring run in ONNX Runtime's threads, off this loop.
+  // Backpack sense vectors. Every Backpack feature runs in the Backpack worker thread: onnxruntime-node runs a session
+  // on the calling thread, and a backpack-gpt2 forward pass takes about a second.
+  const onBackpack = <T>(op: Parameters<BackpackHost['call']>[0], modelId: string, args: Record<string, unknown> = {}, control?: Control) =>
+    backpacks.call<T>(op, registry.get(modelId).path, args, control);
   connection.onRequest(
     protocol.predict,
     handle(({ modelId, text, top }) => predictNextToken(registry.get(modelId), text, top)),
   );
   connection.onRequest(
     protocol.senses,
-    handle(async ({ modelId, word, tokenId, top }) => (tokenId === undefined ? wordSenses(registry.get(modelId), word, top) : tokenSenses(await openBackpack(registry.get(modelId)), tokenId, top))),
+    handle(({ modelId, ...args }) => onBackpack<protocol.WordSenses>('senses', modelId, args)),
   );
   connection.onRequest(
     protocol.explainPrediction,
-    handle(async ({ modelId, ...options }) => explainPrediction(await openBackpack(registry.get(modelId)), options)),
+    handle(({ modelId, ...options }) => onBackpack<protocol.PredictionExplanation>('explain', modelId, { ...options })),
   );
   connection.onRequest(
     protocol.searchSenses,
-    handle(async ({ modelId, ...options }, token: CancellationToken) => {
-      const backpack = await openBackpack(registry.get(modelId));
-      return longTask(`Model Lens: searching senses for "${options.query}"`, token, (control) => searchSenses(backpack, options, control));
-    }),
+    handle(({ modelId, ...options }, token: CancellationToken) =>
+      longTask(`Model Lens: searching senses for "${options.query}"`, token, (control) => onBackpack<protocol.SenseSearchResult>('search', modelId, { ...options }, control)),
+    ),
   );
   connection.onRequest(
     protocol.senseEditState,
-    handle(async ({ modelId }) => senseEditState(await openBackpack(registry.get(modelId)))),
+    handle(({ modelId }) => onBackpack<protocol.SenseEditState>('editState', modelId)),
   );
   connection.onRequest(
     protocol.editSenses,
-    handle(({ modelId, edit }) => editSenses(registry.get(modelId), edit)),
+    handle(({ modelId, edit }) => onBackpack<protocol.SenseEditState>('edit', modelId, { edit })),
   );
   connection.onRequest(
     protocol.changeSenseEdits,
-    handle(({ modelId, action }) => changeSenseEdits(registry.get(modelId), action)),
+    handle(({ modelId, action }) => onBackpack<protocol.SenseEditState>('change', modelId, { action })),
   );
   connection.onRequest(
     protocol.finetuneSenses,
-    handle(async ({ modelId, files, options }, token: CancellationToken) => {
-      const backpack = await openBackpack(registry.get(modelId));
-      const inputs = await readFinetuneInputs(files);
-      return longTask('Model Lens: finetuning senses', token, (control) => finetuneSenses(backpack, { ...options, ...inputs }, control));
-    }),
+    handle(({ modelId, files, options }, token: CancellationToken) =>
+      longTask('Model Lens: finetuning senses', token, (control) => onBackpack<protocol.SenseFinetuneReport>('finetune', modelId, { files, options }, control)),
+    ),
   );
   connection.onRequest(
     protocol.exportBackpack,
-    handle(async ({ modelId, outDir }, token: CancellationToken) => {
-      const backpack = await openBackpack(registry.get(modelId));
-      return longTask('Model Lens: exporting the edited Backpack', token, (control) => exportEditedBackpack(backpack, outDir, control));
-    }),
+    handle(({ modelId, outDir }, token: CancellationToken) =>
+      longTask('Model Lens: exporting the edited Backpack', token, (control) => onBackpack<protocol.ExportResult>('export', modelId, { outDir }, control)),
+    ),
   );
 
-  connection.onShutdown(() => embeddings.close());
+  connection.onShutdown(() => Promise.all([embeddings.close(), backpacks.close()]).then(() => undefined));
 
   connection.onHover(async (params) => {
     const document = documents.get(params.textDocument.uri);
@@ -370,7 +370,7 @@ export function startServer(connection: Connection): void {
       const [neighbours, provenance, senses] = await Promise.all([
         neighbourSection(embeddings, registry.list(), request).catch(() => undefined),
         provenanceSection(activeModels, request).catch(() => undefined),
-        senseSection(activeModels, request).catch(() => undefined),
+        senseSection(backpacks, activeModels, request).catch(() => undefined),
       ]);
       const sections = [answer.markdown, provenance, senses, neighbours].filter((section): section is string => Boolean(section));
       return {

@@ -3,7 +3,8 @@
  * Runtime session of the graph built in code (backpackGraph.ts). An ONNX file that already has the three Backpack
  * outputs runs as it is (view only: its edits, if any, are baked in).
  *
- * ONNX Runtime runs each forward pass on its own threads, so the server's event loop stays free while it computes.
+ * onnxruntime-node runs a session on the calling thread, so the server runs all of this in the Backpack worker thread
+ * (backpackWorker.ts); the CLI and the tests call it directly.
  */
 import * as path from 'node:path';
 import * as ort from 'onnxruntime-node';

@@ -3,7 +3,7 @@
  *
  * Scoring every sense of every word against the whole vocabulary would cost V·senses·V·d (about 3·10¹⁶ multiply-adds
  * for backpack-gpt2), so the search screens first and checks exactly after:
- * 1. In batches of words (ONNX Runtime, off the event loop, with progress and cancellation), compute each sense C and
+ * 1. In batches of words (ONNX Runtime, in the server's Backpack worker thread, with progress and cancellation), compute each sense C and
  *    its z-score for the query, z = (q·C − ē·C)/√(Cᵀ Σ_E C): how many standard deviations the query word's score
  *    stands above the vocabulary's mean score for that sense. Top words are exactly the ones with large z.
  * 2. Keep the best-z pairs as candidates and rank the vocabulary for each exactly (E·C, TopK); report those whose

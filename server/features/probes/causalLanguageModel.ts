@@ -28,9 +28,15 @@ export interface CausalLanguageModelRunner {
 
 const runners: CausalLanguageModelRunner[] = [backpackRunner, transformersJsRunner];
 
-/** Adds a runner (a later registration of the same runner object is ignored). Returns a function that removes it. */
-export function registerCausalLanguageModelRunner(runner: CausalLanguageModelRunner): () => void {
-  if (!runners.includes(runner)) runners.push(runner);
+/**
+ * Adds a runner (a later registration of the same runner object is ignored); `first` puts it before the built-in ones
+ * (the server runs Backpacks in its worker thread that way). Returns a function that removes it.
+ */
+export function registerCausalLanguageModelRunner(runner: CausalLanguageModelRunner, options: { first?: boolean } = {}): () => void {
+  if (!runners.includes(runner)) {
+    if (options.first) runners.unshift(runner);
+    else runners.push(runner);
+  }
   return () => {
     const index = runners.indexOf(runner);
     if (index >= 0) runners.splice(index, 1);
