@@ -144,3 +144,13 @@ test('unsaved edits survive a crashed server: the next server restores them as u
     if (!crashed) await first.stop();
   }
 });
+
+test('predict and the copy probe reach a transformers.js ONNX model through the worker too', async () => {
+  const { buildDemoOnnxLanguageModel } = await import('../fixtures/buildOnnxLanguageModel');
+  const lm = (await buildDemoOnnxLanguageModel(DEFAULT_DEMO_DIR)).folder;
+  await server.connection.sendRequest(protocol.openModel, { path: lm });
+  const predicted = await server.connection.sendRequest(protocol.predict, { modelId: lm, text: 'The capital of France is', top: 3 });
+  assert.equal(predicted.next.length, 3);
+  const probe = await server.connection.sendRequest(protocol.copyProbe, { modelId: lm, options: { ks: [2], shots: [0, 1], queries: 2 } });
+  assert.equal(probe.cells.length, 2);
+});

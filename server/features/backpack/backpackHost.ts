@@ -9,7 +9,9 @@ import { ModelLensError } from '../../errors';
 import { resolveWorkerEntry, startWorker } from '../../kernels/workerThreads';
 import type { OpenedModel } from '../../registry/types';
 import type { CausalLanguageModelRunner } from '../probes/causalLanguageModel';
+import { transformersJsRunner } from '../languageModels/transformersJs';
 import { looksLikeBackpack } from './backpackModel';
+import { backpackRunner } from './index';
 import type { BackpackOperation, BackpackWorkerReply, BackpackWorkerRequest, SerializedError } from './backpackWorkerMessages';
 
 export interface HostControl {
@@ -96,13 +98,13 @@ export class BackpackHost {
     await worker?.terminate();
   }
 
-  /** Backpacks as causal language models (predict, the copy probe), run in the worker. */
+  /** Causal language models (predict, the copy probe) run in the worker: Backpacks and transformers.js ONNX LMs. */
   runner(): CausalLanguageModelRunner {
     return {
-      description: 'Backpack language models (backpack-gpt2 safetensors folders)',
-      canRun: looksLikeBackpack,
+      description: `${backpackRunner.description}; ${transformersJsRunner.description}`,
+      canRun: (model) => looksLikeBackpack(model) || transformersJsRunner.canRun(model),
       open: async (model: OpenedModel) => {
-        await this.call('warm', model.path);
+        await this.call('warm', model.path); // opens it there, so a model that cannot run fails here, not mid-probe
         return {
           tokenizer: model.tokenizer!,
           nextTokenLogits: (ids) => this.call<Float32Array>('nextTokenLogits', model.path, { ids: [...ids] }),

@@ -1,6 +1,7 @@
 /**
  * The Backpack worker thread: it opens each Backpack once (its own registry, reading the same files), keeps its
- * edits, and runs every Backpack feature for the server (see backpackWorkerMessages.ts for why). Progress and
+ * edits, and runs every Backpack feature for the server (see backpackWorkerMessages.ts for why). Next-token logits of
+ * other causal LMs (transformers.js ONNX models, for the copy probe) are computed here too, for the same reason. Progress and
  * cancellation travel as messages; errors come back with their user-facing parts intact.
  */
 import { parentPort } from 'node:worker_threads';
@@ -8,8 +9,9 @@ import { isModelLensError, ModelLensError } from '../../errors';
 import { ModelRegistry } from '../../registry/registry';
 import type { OpenedModel } from '../../registry/types';
 import { predictNextToken } from '../predict';
+import { openCausalLanguageModel, type CausalLanguageModel } from '../probes/causalLanguageModel';
 import { changeSenseEdits, editSenses, senseEditState, tokenSenses, wordSenses, type ManualSenseEdit, type SenseEditAction } from './index';
-import { openBackpack } from './backpackModel';
+import { looksLikeBackpack, openBackpack } from './backpackModel';
 import type { BackpackOperation, BackpackWorkerCancel, BackpackWorkerReply, BackpackWorkerRequest, SerializedError } from './backpackWorkerMessages';
 import { setEditJournalDir } from './editRecovery';
 import { explainPrediction, type ExplainOptions } from './explain';
@@ -26,8 +28,24 @@ type Operation = (model: OpenedModel, args: Record<string, unknown>, control: Co
 
 const registry = new ModelRegistry();
 
+/** Causal LMs (Backpacks, transformers.js ONNX models) opened here once per model, for the copy probe and predict. */
+const languageModels = new WeakMap<OpenedModel, Promise<CausalLanguageModel>>();
+function languageModel(model: OpenedModel): Promise<CausalLanguageModel> {
+  let lm = languageModels.get(model);
+  if (!lm) {
+    lm = openCausalLanguageModel(model);
+    lm.catch(() => languageModels.delete(model));
+    languageModels.set(model, lm);
+  }
+  return lm;
+}
+
 const operations: Record<Exclude<BackpackOperation, 'configure' | 'close'>, Operation> = {
   async warm(model) {
+    if (!looksLikeBackpack(model)) {
+      await languageModel(model);
+      return { restored: false, editedWords: 0 };
+    }
     const backpack = await openBackpack(model);
     return { restored: backpack.restoredUnsavedEdits, editedWords: backpack.edits?.size ?? 0 };
   },
@@ -48,7 +66,7 @@ const operations: Record<Exclude<BackpackOperation, 'configure' | 'close'>, Oper
   },
   export: async (model, args, control) => exportEditedBackpack(await openBackpack(model), String(args.outDir), control),
   predict: (model, args) => predictNextToken(model, String(args.text), args.top as number | undefined),
-  nextTokenLogits: async (model, args) => (await openBackpack(model)).nextTokenLogits(args.ids as number[]),
+  nextTokenLogits: async (model, args) => (await languageModel(model)).nextTokenLogits(args.ids as number[]),
 };
 
 function serialize(error: unknown): SerializedError {
