@@ -37,7 +37,7 @@ import { formatCount, formatScore, tokenLabel } from './label';
 import { highlightListToken, renderNeighbourList } from './neighbourList';
 import { renderScatter, resetScatterZoom, MAX_POINTS } from './scatter';
 import { compileSearch } from './search';
-import { connectToVsCode } from '../shared/vscodeHost';
+import { connectToVsCode, isObject } from '../shared/vscodeHost';
 
 export type PostMessage = (message: FromNeighbourhood) => void;
 
@@ -73,10 +73,6 @@ const DEFAULTS: SavedNeighbourhood = {
 };
 
 // ---- messages in -------------------------------------------------------------------------------------------------
-
-function isObject(value: unknown): value is Record<string, unknown> {
-  return typeof value === 'object' && value !== null;
-}
 
 function isNeighboursState(value: unknown): value is NeighboursState {
   return (

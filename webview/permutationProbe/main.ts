@@ -32,7 +32,7 @@ import {
   type SizeScale,
   type SizeSeries,
 } from './plots';
-import { connectToVsCode } from '../shared/vscodeHost';
+import { connectToVsCode, isObject } from '../shared/vscodeHost';
 
 export type PostMessage = (message: FromPermutation) => void;
 
@@ -75,10 +75,6 @@ export const EMPTY_MARGINS_HINT = 'The margins of each input appear after an ens
 export const EMPTY_COPY_HINT = 'No copy probe yet. Run "Model Lens: Probe Model Copying…" on a causal language model to fill this map.';
 
 // ---- messages in -------------------------------------------------------------------------------------------------
-
-function isObject(value: unknown): value is Record<string, unknown> {
-  return typeof value === 'object' && value !== null;
-}
 
 function isToPermutation(value: unknown): value is ToPermutation {
   if (!isObject(value) || typeof value.type !== 'string') return false;

@@ -23,7 +23,7 @@ import type {
   ToSenses,
   WordSenses,
 } from '../sensesMessages';
-import { connectToVsCode } from '../shared/vscodeHost';
+import { connectToVsCode, isObject } from '../shared/vscodeHost';
 import { renderExplanation } from './explainView';
 import { renderFinetune } from './finetuneChart';
 import { wordLabel } from './format';
@@ -91,10 +91,6 @@ export const EMPTY_FINETUNE_HINT = 'No finetuning run yet. Run "Model Lens: Fine
 
 // ---- messages in -------------------------------------------------------------------------------------------------
 
-function isObject(value: unknown): value is Record<string, unknown> {
-  return typeof value === 'object' && value !== null;
-}
-
 function isToSenses(value: unknown): value is ToSenses {
   if (!isObject(value) || typeof value.type !== 'string') return false;
   const state = value.state;
@@ -143,6 +139,22 @@ function button(parent: HTMLElement, text: string, name: string, className = 'se
   b.type = 'button';
   b.name = name;
   return b;
+}
+
+/** A one-line form: a labelled text input and its submit button. */
+function textForm(
+  parent: HTMLElement,
+  className: string,
+  field: { name: string; placeholder: string; label: string },
+  submit: { text: string; name: string },
+): { form: HTMLFormElement; input: HTMLInputElement } {
+  const form = element(parent, 'form', className);
+  const input = element(form, 'input');
+  input.name = field.name;
+  input.placeholder = field.placeholder;
+  input.setAttribute('aria-label', field.label);
+  button(form, submit.text, submit.name, '').type = 'submit';
+  return { form, input };
 }
 
 export function startSenses(root: HTMLElement, post: PostMessage, initial: unknown, persist: (state: SavedSenses) => void) {
@@ -256,23 +268,13 @@ export function startSenses(root: HTMLElement, post: PostMessage, initial: unkno
 
   // Explain tab
   const explainPanel = panels.get('explain')!;
-  const explainForm = element(explainPanel, 'form', 'prompt-form');
-  const promptInput = element(explainForm, 'input');
-  promptInput.name = 'prompt';
-  promptInput.placeholder = 'a prompt, e.g. The capital of France is';
-  promptInput.setAttribute('aria-label', 'Prompt to explain');
-  button(explainForm, 'Explain', 'explain', '').type = 'submit';
+  const { form: explainForm, input: promptInput } = textForm(explainPanel, 'prompt-form', { name: 'prompt', placeholder: 'a prompt, e.g. The capital of France is', label: 'Prompt to explain' }, { text: 'Explain', name: 'explain' });
   const explainBody = element(explainPanel, 'div', 'panel-body explain-body');
   const explainEmpty = element(explainPanel, 'p', 'empty', EMPTY_EXPLAIN_HINT);
 
   // Search tab
   const searchPanel = panels.get('search')!;
-  const searchForm = element(searchPanel, 'form', 'search-form');
-  const queryInput = element(searchForm, 'input');
-  queryInput.name = 'query';
-  queryInput.placeholder = 'a word, e.g. " Paris"';
-  queryInput.setAttribute('aria-label', 'Word to search the senses for');
-  button(searchForm, 'Search', 'search', '').type = 'submit';
+  const { form: searchForm, input: queryInput } = textForm(searchPanel, 'search-form', { name: 'query', placeholder: 'a word, e.g. " Paris"', label: 'Word to search the senses for' }, { text: 'Search', name: 'search' });
   const searchBody = element(searchPanel, 'div', 'panel-body search-body');
   const searchEmpty = element(searchPanel, 'p', 'empty', EMPTY_SEARCH_HINT);
 

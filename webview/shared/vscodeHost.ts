@@ -26,3 +26,8 @@ export function connectToVsCode<To, From extends { type: string }>(
   });
   post({ type: 'ready' } as From);
 }
+
+/** For the message guards: a non-null object whose fields can be checked one by one. */
+export function isObject(value: unknown): value is Record<string, unknown> {
+  return typeof value === 'object' && value !== null;
+}

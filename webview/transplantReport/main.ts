@@ -21,7 +21,7 @@ import { renderProgress, STAGES, type ProgressState } from './progress';
 import { renderProvenance, PROVENANCE_ROWS_SHOWN } from './provenance';
 import { renderCategories, renderMatrices, renderSpecialTokens, renderWorst } from './tables';
 import { renderTimings } from './timings';
-import { connectToVsCode } from '../shared/vscodeHost';
+import { connectToVsCode, isObject } from '../shared/vscodeHost';
 
 export type PostMessage = (message: FromTransplant) => void;
 
@@ -39,10 +39,6 @@ export const EMPTY_HINT = 'No transplant yet. Run “Model Lens: Transplant Toke
 const DEFAULTS: SavedTransplant = { version: 1, report: null, progress: null, error: null, search: '' };
 
 // ---- messages in -------------------------------------------------------------------------------------------------
-
-function isObject(value: unknown): value is Record<string, unknown> {
-  return typeof value === 'object' && value !== null;
-}
 
 function isReport(value: unknown): value is TransplantReport {
   return (
