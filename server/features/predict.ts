@@ -3,6 +3,7 @@
  * probes/causalLanguageModel.ts: Backpacks built in). Shared by `model-lens predict` and the server.
  */
 import { ModelLensError } from '../errors';
+import { softmaxInPlace, topIndices } from '../kernels/linalg';
 import type { OpenedModel } from '../registry/types';
 import { openCausalLanguageModel } from './probes/causalLanguageModel';
 
@@ -18,15 +19,12 @@ export async function predictNextToken(model: OpenedModel, text: string, top = 1
   const tokens = lm.tokenizer.tokenize(text);
   if (tokens.length === 0) throw new ModelLensError('usage', 'there is no text to predict from: give at least one token of text.');
   const logits = await lm.nextTokenLogits(tokens.map((t) => t.id));
-  let max = -Infinity;
-  for (const v of logits) if (v > max) max = v;
-  let sum = 0;
-  for (const v of logits) sum += Math.exp(v - max);
-  const order = Array.from(logits.keys()).sort((a, b) => logits[b] - logits[a]).slice(0, Math.max(1, top));
+  const probabilities = softmaxInPlace(Float32Array.from(logits));
+  const order = topIndices(logits, Math.max(1, top));
   return {
     modelId: model.id,
     text,
     tokens: tokens.map((t) => ({ id: t.id, text: t.text })),
-    next: order.map((id) => ({ id, token: lm.tokenizer.decode([id]), probability: Math.exp(logits[id] - max) / sum, logit: logits[id] })),
+    next: order.map((id) => ({ id, token: lm.tokenizer.decode([id]), probability: probabilities[id], logit: logits[id] })),
   };
 }

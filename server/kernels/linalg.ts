@@ -105,3 +105,27 @@ export function cosine64(a: Float32Array, aOffset: number, b: Float32Array, bOff
   }
   return aa > 0 && bb > 0 ? ab / Math.sqrt(aa * bb) : 0;
 }
+
+/** Replaces `values` by softmax(values), stably (max subtracted); returns it. */
+export function softmaxInPlace(values: Float32Array): Float32Array {
+  let max = -Infinity;
+  for (const v of values) if (v > max) max = v;
+  let sum = 0;
+  for (let i = 0; i < values.length; i++) sum += values[i] = Math.exp(values[i] - max);
+  for (let i = 0; i < values.length; i++) values[i] /= sum;
+  return values;
+}
+
+/** The indices of the k largest values, largest first (ties: lower index first), in one pass without sorting all. */
+export function topIndices(values: ArrayLike<number>, k: number): number[] {
+  const top: number[] = [];
+  for (let i = 0; i < values.length; i++) {
+    const v = values[i];
+    if (top.length === k && !(v > values[top[k - 1]])) continue;
+    let at = top.length === k ? k - 1 : top.length;
+    while (at > 0 && v > values[top[at - 1]]) at--;
+    if (top.length === k) top.pop();
+    top.splice(at, 0, i);
+  }
+  return top;
+}

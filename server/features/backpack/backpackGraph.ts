@@ -231,38 +231,38 @@ export function senseNetworkTensorNames(config: BackpackConfig): string[] {
 }
 
 /**
- * Sense search, one batch of words: their (edited) sense vectors C [n, senses, d], and for a query embedding q how
- * far q·C stands above the vocabulary's mean score, in standard deviations: z = (q·C − ē·C) / √(Cᵀ Σ_E C), where ē and
- * Σ_E are the mean and covariance of E's rows. A word ranks near the top of a sense exactly when its z is large, so
- * z screens all (word, sense) pairs without scoring the whole vocabulary against each.
- * Inputs: `token_ids` [n], the sense-network weights, the edit tables, `query` [d], `mean` [d], `covariance` [d, d].
- * Outputs: `senses` [n, senses, d], `z` [n, senses], `raw` [n, senses].
+ * The sense network alone, for a batch of words: their (edited) sense vectors, without the GPT-2 and the vocabulary
+ * logits a full forward pass would compute. Inputs: `token_ids` [n], the sense-network weights, the edit tables.
+ * Output: `senses` [n, senses, d].
+ *
+ * With `screen`, it also scores the senses for sense search: for a query embedding q, how far q·C stands above the
+ * vocabulary's mean score, in standard deviations, z = (q·C − ē·C) / √(Cᵀ Σ_E C), where ē and Σ_E are the mean and
+ * covariance of E's rows. A word ranks near the top of a sense exactly when its z is large, so z screens all (word,
+ * sense) pairs without scoring the whole vocabulary against each. Extra inputs `query` [d], `mean` [d],
+ * `covariance` [d, d]; extra outputs `z` and `raw` (q·C) [n, senses].
  */
-export function buildSenseSearchGraph(config: BackpackConfig): Uint8Array {
+export function buildSenseGraph(config: BackpackConfig, options: { screen?: boolean } = {}): Uint8Array {
   const g = new GraphBuilder();
   const d = config.hidden;
   const tokenEmbeddings = g.one('Gather', [WORD_EMBEDDING, 'token_ids'], { axis: int(0) });
   const { editedFlat } = emitSenseNetwork(g, config, tokenEmbeddings, 'token_ids');
   g.nodes.push({ op: 'Reshape', inputs: [editedFlat, g.int64([0, config.senses, d])], outputs: ['senses'] });
-  g.nodes.push({ op: 'MatMul', inputs: ['senses', 'query'], outputs: ['raw'] });
-  const meanScore = g.one('MatMul', ['senses', 'mean']);
-  const spread = g.one('ReduceSum', [g.one('Mul', [g.one('MatMul', ['senses', 'covariance']), 'senses']), g.int64([2])], { keepdims: int(0) });
-  const std = g.one('Sqrt', [g.one('Add', [spread, g.scalar(1e-12)])]);
-  g.nodes.push({ op: 'Div', inputs: [g.one('Sub', ['raw', meanScore]), std], outputs: ['z'] });
   const specs = new Map(backpackTensorSpecs(config).map((spec) => [spec.name, spec.shape]));
   const inputs: OnnxValueInfo[] = [
     valueInfo('token_ids', OnnxType.int64, ['n']),
     ...senseNetworkTensorNames(config).map((name) => valueInfo(name, OnnxType.float, specs.get(name)!)),
     valueInfo(EDIT_INDEX, OnnxType.int64, [config.vocabSize]),
     valueInfo(EDIT_DELTA, OnnxType.float, ['edit_rows', config.senses * d]),
-    valueInfo('query', OnnxType.float, [d]),
-    valueInfo('mean', OnnxType.float, [d]),
-    valueInfo('covariance', OnnxType.float, [d, d]),
   ];
-  const outputs = [
-    valueInfo('senses', OnnxType.float, ['n', config.senses, d]),
-    valueInfo('z', OnnxType.float, ['n', config.senses]),
-    valueInfo('raw', OnnxType.float, ['n', config.senses]),
-  ];
-  return buildOnnxModel({ name: 'sense-search', inputs, outputs, nodes: g.nodes, initializers: g.initializers, opset: 17 });
+  const outputs = [valueInfo('senses', OnnxType.float, ['n', config.senses, d])];
+  if (options.screen) {
+    g.nodes.push({ op: 'MatMul', inputs: ['senses', 'query'], outputs: ['raw'] });
+    const meanScore = g.one('MatMul', ['senses', 'mean']);
+    const spread = g.one('ReduceSum', [g.one('Mul', [g.one('MatMul', ['senses', 'covariance']), 'senses']), g.int64([2])], { keepdims: int(0) });
+    const std = g.one('Sqrt', [g.one('Add', [spread, g.scalar(1e-12)])]);
+    g.nodes.push({ op: 'Div', inputs: [g.one('Sub', ['raw', meanScore]), std], outputs: ['z'] });
+    inputs.push(valueInfo('query', OnnxType.float, [d]), valueInfo('mean', OnnxType.float, [d]), valueInfo('covariance', OnnxType.float, [d, d]));
+    outputs.push(valueInfo('z', OnnxType.float, ['n', config.senses]), valueInfo('raw', OnnxType.float, ['n', config.senses]));
+  }
+  return buildOnnxModel({ name: options.screen ? 'sense-search' : 'senses', inputs, outputs, nodes: g.nodes, initializers: g.initializers, opset: 17 });
 }

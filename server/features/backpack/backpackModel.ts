@@ -12,7 +12,7 @@ import { badInput, unsupported } from '../../errors';
 import type { OpenedModel } from '../../registry/types';
 import type { TokenizerHandle } from '../../tokenization/tokenizer';
 import { isBackpackConfig, parseBackpackConfig, type BackpackConfig } from './backpackConfig';
-import { BACKPACK_OUTPUTS, buildBackpackGraph, EDIT_DELTA, EDIT_INDEX, EDIT_SCALE } from './backpackGraph';
+import { BACKPACK_OUTPUTS, buildBackpackGraph, buildSenseGraph, EDIT_DELTA, EDIT_INDEX, EDIT_SCALE, senseNetworkTensorNames } from './backpackGraph';
 import { backpackTensorSpecs, loadBackpackWeights, WORD_EMBEDDING, type BackpackWeights } from './backpackWeights';
 import { journalEdits, restoreJournaledEdits } from './editRecovery';
 import { SenseEdits } from './senseEdits';
@@ -34,6 +34,7 @@ export class BackpackModel {
   private readonly weightFeeds: Record<string, ort.Tensor>;
   private editFeeds?: Record<string, ort.Tensor>;
   private journal: Promise<void> = Promise.resolve();
+  private senseSession?: Promise<ort.InferenceSession>;
   /** True when unsaved edits from an earlier session were restored on open (see editRecovery.ts). */
   restoredUnsavedEdits = false;
 
@@ -169,10 +170,20 @@ export class BackpackModel {
     return out.logits.slice((window.length - 1) * V, window.length * V);
   }
 
-  /** The (edited) sense vectors of each token: [n, senses, d]. Senses are context-free, so one token at a time. */
+  /**
+   * The (edited) sense vectors of each token: [n, senses, d]. The sense network alone runs, not the GPT-2 and the
+   * vocabulary logits; a view-only ONNX Backpack has only its whole graph, run on one-token sequences.
+   */
   async senseVectors(tokenIds: readonly number[]): Promise<Float32Array> {
-    const out = await this.forward(tokenIds.map((id) => [id]));
-    return out.senses; // [n, senses, 1, d] is [n, senses, d]
+    for (const id of tokenIds) {
+      if (!Number.isSafeInteger(id) || id < 0 || id >= this.config.vocabSize) throw new RangeError(`token id ${id} is outside the vocabulary (${this.config.vocabSize})`);
+    }
+    if (!this.weights) return (await this.forward(tokenIds.map((id) => [id]))).senses; // [n, senses, 1, d] is [n, senses, d]
+    this.senseSession ??= ort.InferenceSession.create(buildSenseGraph(this.config), SESSION_OPTIONS);
+    const session = await this.senseSession;
+    const ids = BigInt64Array.from(tokenIds.map((id) => BigInt(id)));
+    const out = await session.run({ ...this.senseNetworkFeeds(senseNetworkTensorNames(this.config)), token_ids: new ort.Tensor('int64', ids, [ids.length]) });
+    return out.senses.data as Float32Array;
   }
 
   tokenText(id: number): string {
@@ -180,6 +191,7 @@ export class BackpackModel {
   }
 
   async release(): Promise<void> {
+    await (await this.senseSession)?.release();
     await this.session.release();
   }
 }

@@ -5,7 +5,7 @@
  * contributions to the predicted (or chosen) token's logit.
  */
 import { ModelLensError } from '../../errors';
-import { softmaxInPlace } from './math';
+import { softmaxInPlace, topIndices } from '../../kernels/linalg';
 import type { BackpackModel } from './backpackModel';
 import { resolveWord } from './senses';
 
@@ -45,7 +45,7 @@ export async function explainPrediction(backpack: BackpackModel, options: Explai
   const out = await backpack.forward([ids]);
   const logits = out.logits.slice(position * V, (position + 1) * V);
   const probabilities = softmaxInPlace(Float32Array.from(logits));
-  const order = Array.from(probabilities.keys()).sort((a, b) => probabilities[b] - probabilities[a]).slice(0, 10);
+  const order = topIndices(probabilities, 10);
   const targetId = options.target !== undefined ? resolveWord(backpack, options.target) : order[0];
   const embeddingRow = backpack.embedding.subarray(targetId * d, (targetId + 1) * d);
 

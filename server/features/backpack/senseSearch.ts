@@ -12,7 +12,8 @@
 import * as ort from 'onnxruntime-node';
 import { ModelLensError } from '../../errors';
 import type { BackpackModel } from './backpackModel';
-import { buildSenseSearchGraph, senseNetworkTensorNames } from './backpackGraph';
+import { buildOnnxModel, int, ints, OnnxType } from '../../kernels/onnxGraph';
+import { buildSenseGraph, senseNetworkTensorNames } from './backpackGraph';
 import { rankVocabulary, resolveWord } from './senses';
 
 export interface SenseSearchOptions {
@@ -57,35 +58,49 @@ const searchSessions = new WeakMap<BackpackModel, Promise<ort.InferenceSession>>
 function searchSession(backpack: BackpackModel): Promise<ort.InferenceSession> {
   let session = searchSessions.get(backpack);
   if (!session) {
-    session = ort.InferenceSession.create(buildSenseSearchGraph(backpack.config), { graphOptimizationLevel: 'all', executionMode: 'sequential', interOpNumThreads: 1 });
+    session = ort.InferenceSession.create(buildSenseGraph(backpack.config, { screen: true }), { graphOptimizationLevel: 'all', executionMode: 'sequential', interOpNumThreads: 1 });
     searchSessions.set(backpack, session);
   }
   return session;
 }
 
-/** Mean [d] and covariance [d, d] of E's rows (float64 accumulation), computed once per model. */
-const embeddingMoments = new WeakMap<BackpackModel, { mean: Float32Array; covariance: Float32Array }>();
+/** Mean [d] and covariance [d, d] of E's rows, computed once per model in ONNX Runtime (a [d, V]·[V, d] product). */
+const embeddingMoments = new WeakMap<BackpackModel, Promise<{ mean: Float32Array; covariance: Float32Array }>>();
 
-function moments(backpack: BackpackModel): { mean: Float32Array; covariance: Float32Array } {
+let momentsSession: Promise<ort.InferenceSession> | undefined;
+
+function moments(backpack: BackpackModel): Promise<{ mean: Float32Array; covariance: Float32Array }> {
   let cached = embeddingMoments.get(backpack);
   if (!cached) {
-    const { vocabSize: V, hidden: d } = backpack.config;
-    const E = backpack.embedding;
-    const mean = new Float64Array(d);
-    for (let v = 0; v < V; v++) for (let k = 0; k < d; k++) mean[k] += E[v * d + k];
-    for (let k = 0; k < d; k++) mean[k] /= V;
-    const covariance = new Float64Array(d * d);
-    const centred = new Float64Array(d);
-    for (let v = 0; v < V; v++) {
-      for (let k = 0; k < d; k++) centred[k] = E[v * d + k] - mean[k];
-      for (let a = 0; a < d; a++) {
-        const ca = centred[a];
-        for (let b = a; b < d; b++) covariance[a * d + b] += ca * centred[b];
-      }
-    }
-    const out = new Float32Array(d * d);
-    for (let a = 0; a < d; a++) for (let b = a; b < d; b++) out[a * d + b] = out[b * d + a] = covariance[a * d + b] / V;
-    cached = { mean: Float32Array.from(mean), covariance: out };
+    cached = (async () => {
+      const { vocabSize: V, hidden: d } = backpack.config;
+      momentsSession ??= ort.InferenceSession.create(
+        buildOnnxModel({
+          name: 'embedding-moments',
+          inputs: [
+            { name: 'embedding', type: OnnxType.float, dims: ['v', 'd'] },
+            { name: 'inverse_count', type: OnnxType.float, dims: [] },
+          ],
+          outputs: [
+            { name: 'mean', type: OnnxType.float, dims: ['d'] },
+            { name: 'covariance', type: OnnxType.float, dims: ['d', 'd'] },
+          ],
+          nodes: [
+            { op: 'ReduceMean', inputs: ['embedding'], outputs: ['mean'], attributes: { axes: ints([0]), keepdims: int(0) } },
+            { op: 'Sub', inputs: ['embedding', 'mean'], outputs: ['centred'] },
+            { op: 'Gemm', inputs: ['centred', 'centred'], outputs: ['scatter'], attributes: { transA: int(1) } },
+            { op: 'Mul', inputs: ['scatter', 'inverse_count'], outputs: ['covariance'] },
+          ],
+        }),
+        { graphOptimizationLevel: 'all', executionMode: 'sequential', interOpNumThreads: 1 },
+      );
+      const out = await (await momentsSession).run({
+        embedding: new ort.Tensor('float32', backpack.embedding, [V, d]),
+        inverse_count: new ort.Tensor('float32', Float32Array.of(1 / V), []),
+      });
+      return { mean: out.mean.data as Float32Array, covariance: out.covariance.data as Float32Array };
+    })();
+    cached.catch(() => embeddingMoments.delete(backpack));
     embeddingMoments.set(backpack, cached);
   }
   return cached;
@@ -142,7 +157,7 @@ export async function searchSenses(backpack: BackpackModel, options: SenseSearch
   const queryId = resolveWord(backpack, options.query);
   const session = await searchSession(backpack);
   const feeds = backpack.senseNetworkFeeds(senseNetworkTensorNames(backpack.config));
-  const { mean, covariance } = moments(backpack);
+  const { mean, covariance } = await moments(backpack);
   feeds.query = new ort.Tensor('float32', backpack.embedding.slice(queryId * d, (queryId + 1) * d), [d]);
   feeds.mean = new ort.Tensor('float32', mean, [d]);
   feeds.covariance = new ort.Tensor('float32', covariance, [d, d]);
