@@ -243,6 +243,7 @@ export class WebviewPageServer {
     });
     const bundle = await readFile(bundlePath);
     const css = await readFile(path.join(REPO_ROOT, options.css));
+    const panelCss = await readFile(path.join(REPO_ROOT, 'media/panel.css'));
     let origin = '';
     const server = createServer((req, res) => {
       const url = new URL(req.url ?? '/', origin);
@@ -254,6 +255,7 @@ export class WebviewPageServer {
       if (url.pathname === '/') send('text/html; charset=utf-8', pageHtml(options, origin, url.searchParams));
       else if (url.pathname === `/${options.name}.js`) send('text/javascript; charset=utf-8', bundle);
       else if (url.pathname === `/${options.name}.css`) send('text/css; charset=utf-8', css);
+      else if (url.pathname === '/panel.css') send('text/css; charset=utf-8', panelCss); // the shared base some panels @import
       else if (theme) send('text/css; charset=utf-8', themeCss(theme));
       else {
         res.writeHead(404);
