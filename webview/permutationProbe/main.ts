@@ -20,7 +20,7 @@ import type {
   ReproductionResult,
   ToPermutation,
 } from '../permutationMessages';
-import { formatCount, formatPercent } from '../shared/chart';
+import { formatCount, formatPercent, redrawOnWidthChange } from '../shared/chart';
 import { buildForm, DEFAULT_RUN, type RunValues } from './form';
 import { renderHeatmap } from './heatmap';
 import {
@@ -416,11 +416,7 @@ export function startPermutationProbe(root: HTMLElement, post: PostMessage, init
     render();
   }
 
-  let frame = 0;
-  new ResizeObserver(() => {
-    cancelAnimationFrame(frame);
-    frame = requestAnimationFrame(render);
-  }).observe(grid);
+  redrawOnWidthChange(grid, render);
 
   render();
   return { receive, saved: () => saved };

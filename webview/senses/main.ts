@@ -23,6 +23,7 @@ import type {
   ToSenses,
   WordSenses,
 } from '../sensesMessages';
+import { redrawOnWidthChange } from '../shared/chart';
 import { connectToVsCode, isObject } from '../shared/vscodeHost';
 import { renderExplanation } from './explainView';
 import { renderFinetune } from './finetuneChart';
@@ -544,15 +545,7 @@ export function startSenses(root: HTMLElement, post: PostMessage, initial: unkno
     render();
   }
 
-  let frame = 0;
-  let lastWidth = 0;
-  new ResizeObserver(() => {
-    const width = root.clientWidth;
-    if (width === lastWidth) return;
-    lastWidth = width;
-    cancelAnimationFrame(frame);
-    frame = requestAnimationFrame(render);
-  }).observe(root);
+  redrawOnWidthChange(root, render);
 
   render();
   // After `ready` (posted when this returns), so the extension answers into a ready channel.

@@ -111,3 +111,16 @@ export const formatPercent = format('.1%');
 export const formatCount = format(',');
 export const formatFraction = format('.2f');
 export const formatMargin = format('.3~g');
+
+/** Calls `render` on the next frame whenever `element` changes width (plots are sized by width; heights follow). */
+export function redrawOnWidthChange(element: Element, render: () => void): void {
+  let frame = 0;
+  let lastWidth = element.clientWidth;
+  new ResizeObserver(() => {
+    const width = element.clientWidth;
+    if (width === lastWidth) return;
+    lastWidth = width;
+    cancelAnimationFrame(frame);
+    frame = requestAnimationFrame(render);
+  }).observe(element);
+}
