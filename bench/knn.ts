@@ -1,9 +1,11 @@
-// kNN benchmark: exact single-query latency and 64-query batch throughput of the ONNX Runtime kernels (in process
-// and through the worker pool the server uses), against two peers measured in the same run:
+// kNN benchmark: exact single-query latency and 64-query batch throughput of the kernels (ONNX Runtime, and the
+// WebAssembly half kernel for single f16 queries; in process and through the worker pool the server uses), against
+// peers measured in the same run:
 // - the naive JS loop (`searchNearestNaive`), on a subsample of queries when the full run would take too long;
 // - the memory-bandwidth floor: matrix bytes ÷ the copy bandwidth of this machine (a large TypedArray.set).
 // The default pool splits a single query across one worker per core; the engine "single queries unsplit" (the same
-// pool with each query on one worker) shows what that split buys. Engines take turns query by query.
+// pool with each query on one worker) shows what that split buys, and for f16 matrices "ONNX Runtime only" (the same
+// pool without the half kernel) what scanning in place buys. Engines take turns query by query.
 // It also measures the server's event-loop responsiveness (setTimeout(0) lag and a tiny synchronous task) while the
 // pool runs a 64-query batch, against the same measures when idle.
 //
@@ -187,7 +189,7 @@ async function benchCase(
   const options = { k: K, metric: METRIC };
 
   const engines: { label: string; search: (q: Float32Array) => Promise<KnnResult[]> }[] = [
-    { label: 'ORT in process, 1 thread', search: (q) => searchNearest(matrix!, q, options) },
+    { label: storage === 'f16' ? 'in process, 1 thread (half kernel or ORT)' : 'ORT in process, 1 thread', search: (q) => searchNearest(matrix!, q, options) },
     ...pools.map(({ label, pool }) => ({ label, search: (q: Float32Array) => pool.search(matrix!, q, options) })),
   ];
 
@@ -372,6 +374,9 @@ async function main(): Promise<void> {
     ...pools,
     ...(defaultPool.latencyWorkerCount > defaultPool.workerCount ? [{ label: `pool, ${plural(defaultPool.workerCount)}, single queries unsplit`, pool: unsplitPool }] : []),
   ];
+  // A peer for the half kernel: the default pool with every f16 search in ONNX Runtime (copy, cast, multiply).
+  const ortOnlyPool = new KnnPool({ kernels: { halfKernel: false } });
+  const f16Engines = [...engines, { label: `${defaultLabel.replace(' (default)', '')}, ONNX Runtime only (no half kernel)`, pool: ortOnlyPool }];
   const started = new Date().toISOString();
   const load = os.loadavg();
   console.log(`kNN benchmark: ${os.cpus().length} × ${os.cpus()[0]?.model}, ${(os.totalmem() / 2 ** 30).toFixed(0)} GiB, Node ${process.version}`);
@@ -422,12 +427,12 @@ async function main(): Promise<void> {
     responsiveness = { idle, busy, busyOverIdle: ratios };
   };
   cases.push(await benchCase(big.name, big.rows, big.dim, 'f32', { singles: 15, batches: 3, naiveSingles: 2, naiveBatchQueries: 2 }, engines, measureResponsiveness));
-  cases.push(await benchCase(big.name, big.rows, big.dim, 'f16', { singles: 15, batches: 3, naiveSingles: 2, naiveBatchQueries: 2 }, engines));
+  cases.push(await benchCase(big.name, big.rows, big.dim, 'f16', { singles: 15, batches: 3, naiveSingles: 2, naiveBatchQueries: 2 }, f16Engines));
 
   cases.push(await benchCase(glove.name, glove.rows, glove.dim, 'f32', { singles: 30, batches: 5, naiveSingles: 5, naiveBatchQueries: BATCH }, engines));
-  cases.push(await benchCase(glove.name, glove.rows, glove.dim, 'f16', { singles: 30, batches: 5, naiveSingles: 5, naiveBatchQueries: BATCH }, engines));
+  cases.push(await benchCase(glove.name, glove.rows, glove.dim, 'f16', { singles: 30, batches: 5, naiveSingles: 5, naiveBatchQueries: BATCH }, f16Engines));
 
-  await Promise.all([defaultPool.close(), twoWorkers.close(), unsplitPool.close()]);
+  await Promise.all([defaultPool.close(), twoWorkers.close(), unsplitPool.close(), ortOnlyPool.close()]);
 
   // Table
   console.log('\n| matrix | storage | engine | single median ms | single p95 ms | × floor | batch 64 ms | queries/s | × naive (single) |');

@@ -1,10 +1,13 @@
 /**
  * One embedding matrix, held once: row-major [rows, dim] values in a SharedArrayBuffer (float32, or IEEE half bits
  * when `storage` is 'f16', which halves memory), plus the L2 norm of every row as stored. Worker threads receive the
- * same buffers (see `toShared` / `fromShared`), never a copy.
+ * same buffers (see `toShared` / `fromShared`), never a copy. An 'f16' matrix that fits lives inside a shared
+ * WebAssembly memory instead, whose buffer is just as shared, so the kNN kernel can scan it in place
+ * (`knnHalfKernel.ts`).
  */
 import { ModelLensError } from '../errors';
 import { decodeToFloat32, float32ToFloat16Bits } from '../loaders/safetensors';
+import { allocateHalfKernelMemory, HALF_KERNEL_RESERVED_BYTES } from './knnHalfKernel';
 
 export type EmbeddingStorage = 'f32' | 'f16';
 
@@ -15,6 +18,8 @@ export interface SharedEmbeddingMatrix {
   storage: EmbeddingStorage;
   data: Float32Array | Uint16Array;
   norms: Float32Array;
+  /** The shared WebAssembly memory that `data` lives in (at HALF_KERNEL_RESERVED_BYTES), for 'f16' matrices that fit. */
+  halfKernelMemory?: WebAssembly.Memory;
 }
 
 /** Float32 values of all 65536 half-precision bit patterns, decoded once by the safetensors loader's converter. */
@@ -49,12 +54,18 @@ export class EmbeddingMatrix implements SharedEmbeddingMatrix {
     readonly storage: EmbeddingStorage,
     readonly data: Float32Array | Uint16Array,
     readonly norms: Float32Array,
+    readonly halfKernelMemory?: WebAssembly.Memory,
   ) {}
 
   /** A zero matrix to fill with `setRows` (for loaders that read a checkpoint a block of rows at a time). */
   static allocate(rows: number, dim: number, storage: EmbeddingStorage = 'f32'): EmbeddingMatrix {
     checkShape(rows, dim);
     const elements = rows * dim;
+    const norms = new Float32Array(new SharedArrayBuffer(rows * 4));
+    if (storage === 'f16') {
+      const memory = allocateHalfKernelMemory(rows, dim);
+      if (memory) return new EmbeddingMatrix(rows, dim, storage, new Uint16Array(memory.buffer, HALF_KERNEL_RESERVED_BYTES, elements), norms, memory);
+    }
     const bytesPerValue = storage === 'f16' ? 2 : 4;
     let buffer: SharedArrayBuffer;
     try {
@@ -67,8 +78,7 @@ export class EmbeddingMatrix implements SharedEmbeddingMatrix {
         storage === 'f32' ? 'Close other models or load it as f16, which halves the memory.' : 'Close other models and try again.',
       );
     }
-    const data = storage === 'f16' ? new Uint16Array(buffer) : new Float32Array(buffer);
-    return new EmbeddingMatrix(rows, dim, storage, data, new Float32Array(new SharedArrayBuffer(rows * 4)));
+    return new EmbeddingMatrix(rows, dim, storage, storage === 'f16' ? new Uint16Array(buffer) : new Float32Array(buffer), norms);
   }
 
   /** Copies `values` ([rows, dim], row-major) into a new shared matrix, rounding to half when storage is 'f16'. */
@@ -88,18 +98,21 @@ export class EmbeddingMatrix implements SharedEmbeddingMatrix {
 
   /** Wraps buffers received from another thread (no copy). Checks that the shapes agree. */
   static fromShared(shared: SharedEmbeddingMatrix): EmbeddingMatrix {
-    const { rows, dim, storage, data, norms } = shared;
+    const { rows, dim, storage, norms, halfKernelMemory } = shared;
     checkShape(rows, dim);
     const expected = storage === 'f16' ? Uint16Array : Float32Array;
+    // A typed array over a WebAssembly memory arrives as one over a plain SharedArrayBuffer: view the memory again.
+    const data = halfKernelMemory ? new Uint16Array(halfKernelMemory.buffer, HALF_KERNEL_RESERVED_BYTES, shared.data.length) : shared.data;
     if (!(data instanceof expected) || data.length !== rows * dim || !(norms instanceof Float32Array) || norms.length !== rows) {
       throw new ModelLensError('mismatch', `shared embedding matrix buffers do not match ${rows} × ${dim} ${storage}`);
     }
-    return new EmbeddingMatrix(rows, dim, storage, data, norms);
+    return new EmbeddingMatrix(rows, dim, storage, data, norms, halfKernelMemory);
   }
 
   /** The shareable description; post it to a worker and rebuild it there with `fromShared`. */
   toShared(): SharedEmbeddingMatrix {
-    return { rows: this.rows, dim: this.dim, storage: this.storage, data: this.data, norms: this.norms };
+    const { rows, dim, storage, data, norms, halfKernelMemory } = this;
+    return { rows, dim, storage, data, norms, ...(halfKernelMemory ? { halfKernelMemory } : {}) };
   }
 
   /** Bytes held by the values and the norms. */

@@ -17,6 +17,11 @@
  * all blocks are merged, and the final top k are re-scored in float64 in JS. Those are the scores returned: the same
  * numbers the naive `searchNearestNaive` computes.
  *
+ * A single query over an 'f16' matrix held in a WebAssembly memory skips the copy: the WebAssembly kernel in
+ * `knnHalfKernel.ts` scans the shared matrix in place, so the query reads the matrix once instead of copying it
+ * first (the copy alone costs what the memory-bandwidth floor does). Batches stay with ORT, whose matrix product
+ * reuses each block for every query.
+ *
  * `searchNearest` blocks its thread while ORT runs; the server calls it through `KnnPool` (worker threads). Several
  * threads can share one search's rows through a claim counter (`KnnRunControl.claimCounter`): each takes the next
  * unclaimed block, so one query uses every core and a thread slowed by other work simply scores fewer blocks.
@@ -25,6 +30,7 @@ import * as ort from 'onnxruntime-node';
 import { ModelLensError } from '../errors';
 import { dotF64, EmbeddingMatrix, float16ToFloat32Table } from './embeddingMatrix';
 import { buildOnnxModel, float, int, OnnxType, type OnnxNode, type OnnxValueInfo } from './onnxGraph';
+import { HALF_KERNEL_BLOCK_ROWS, HalfKernelScan } from './knnHalfKernel';
 
 export type KnnMetric = 'cosine' | 'dot' | 'euclidean';
 export const KNN_METRICS: readonly KnnMetric[] = ['cosine', 'dot', 'euclidean'];
@@ -89,15 +95,18 @@ export interface KnnKernelSettings {
   blockBytes: number;
   /** Most queries scored in one pass over the matrix; bigger batches make more passes. */
   maxQueriesPerPass: number;
+  /** Whether single queries over an 'f16' matrix use the WebAssembly kernel when they can (false: always ORT). */
+  halfKernel: boolean;
 }
 
-const settings: KnnKernelSettings = { intraOpThreads: 0, blockBytes: 4 << 20, maxQueriesPerPass: 128 };
+const settings: KnnKernelSettings = { intraOpThreads: 0, blockBytes: 4 << 20, maxQueriesPerPass: 128, halfKernel: true };
 
 /** Changes the kernel settings for this thread (sessions made with other thread counts are dropped). */
 export function configureKnnKernels(changes: Partial<KnnKernelSettings>): KnnKernelSettings {
   for (const [key, value] of Object.entries(changes)) {
-    if (!Number.isSafeInteger(value) || value < (key === 'intraOpThreads' ? 0 : 1)) {
-      throw new ModelLensError('usage', `kNN kernel setting ${key} must be a whole number, not ${value}`);
+    const valid = key === 'halfKernel' ? typeof value === 'boolean' : Number.isSafeInteger(value) && (value as number) >= (key === 'intraOpThreads' ? 0 : 1);
+    if (!valid) {
+      throw new ModelLensError('usage', `kNN kernel setting ${key} must be ${key === 'halfKernel' ? 'true or false' : 'a whole number'}, not ${value}`);
     }
   }
   if (changes.intraOpThreads !== undefined && changes.intraOpThreads !== settings.intraOpThreads) {
@@ -431,18 +440,18 @@ export async function searchNearestRanked(
     return Array.from({ length: count }, () => ({ ids: new Int32Array(0), scores: new Float32Array(0), keys: new Float64Array(0) }));
   }
   const { dim, storage } = matrix;
-  const session = await scoringSession(options.metric, storage);
-  const blockRows = Math.max(1, Math.min(endRow - firstRow, Math.floor(settings.blockBytes / (dim * 4))));
-  const scratch = takeScratch(storage, blockRows * dim);
-  const candidates: Set<number>[] = Array.from({ length: count }, () => new Set<number>());
+  const halfScan = count === 1 ? claimHalfKernelScan(matrix, queries, options.metric) : undefined;
   try {
+    const session = halfScan ? undefined : await scoringSession(options.metric, storage);
+    const blockRows = Math.max(1, Math.min(endRow - firstRow, halfScan ? HALF_KERNEL_BLOCK_ROWS : Math.floor(settings.blockBytes / (dim * 4))));
+    const candidates: Set<number>[] = Array.from({ length: count }, () => new Set<number>());
     const passes = Math.ceil(count / settings.maxQueriesPerPass);
     const blocks = Math.ceil((endRow - firstRow) / blockRows);
     if (control.claimCounter && passes * (endRow - firstRow) > 0x7fffffff) {
       throw new ModelLensError('usage', `${passes} passes over ${endRow - firstRow} rows are too many to share through a 32-bit claim counter`);
     }
     const job: ScoringJob = {
-      ...{ matrix, session, options, control, firstRow, endRow, blockRows, scratch, passes },
+      ...{ matrix, session, halfScan, options, control, firstRow, endRow, blockRows, passes },
       ...{ blocks: blocks * passes, blocksDone: 0, rowsDone: 0, pass: 0 },
     };
     for (; job.pass < passes; job.pass++) {
@@ -450,21 +459,37 @@ export async function searchNearestRanked(
       const n = Math.min(count - first, settings.maxQueriesPerPass);
       await scorePass(job, queries.subarray(first * dim, (first + n) * dim), first, candidates);
     }
+    return candidates.map((ids, q) => rescore(matrix, queries.subarray(q * dim, (q + 1) * dim), ids, options.k, options.metric));
   } finally {
-    giveScratch(scratch);
+    halfScan?.release();
   }
-  return candidates.map((ids, q) => rescore(matrix, queries.subarray(q * dim, (q + 1) * dim), ids, options.k, options.metric));
+}
+
+/**
+ * A scan of an 'f16' matrix by the WebAssembly kernel, which reads the shared matrix in place (see knnHalfKernel.ts),
+ * set up for one query; undefined when the matrix is not in a kernel memory, no slot is free, or the query's values are
+ * too large for the kernel's scaling. ONNX Runtime then does the work.
+ */
+function claimHalfKernelScan(matrix: EmbeddingMatrix, query: Float32Array, metric: KnnMetric): HalfKernelScan | undefined {
+  if (!matrix.halfKernelMemory || !settings.halfKernel) return undefined;
+  const scan = HalfKernelScan.claim(matrix.halfKernelMemory, matrix.data.byteOffset, matrix.dim);
+  if (scan && !scan.setQuery(passQueryValues(query, matrix.dim, metric))) {
+    scan.release();
+    return undefined;
+  }
+  return scan;
 }
 
 interface ScoringJob {
   matrix: EmbeddingMatrix;
-  session: ort.InferenceSession;
+  /** Exactly one of these scores the blocks. */
+  session: ort.InferenceSession | undefined;
+  halfScan: HalfKernelScan | undefined;
   options: KnnOptions;
   control: KnnRunControl;
   firstRow: number;
   endRow: number;
   blockRows: number;
-  scratch: Float32Array | Uint16Array;
   blocks: number;
   blocksDone: number;
   rowsDone: number;
@@ -493,31 +518,73 @@ function nextBlock(job: ScoringJob, previousEnd: number | undefined): [start: nu
   }
 }
 
-/** One pass over the rows for up to maxQueriesPerPass queries; adds each query's candidates to `candidates`. */
-async function scorePass(job: ScoringJob, queries: Float32Array, firstQuery: number, candidates: Set<number>[]): Promise<void> {
-  const { matrix, session, options, control, firstRow, endRow, blockRows, scratch } = job;
-  const { dim } = matrix;
-  const { k, metric } = options;
-  const n = queries.length / dim;
-  const passQueries = Float32Array.from(queries);
+/** A pass's queries as the kernels take them: a copy, with each query scaled to unit length for cosine. */
+function passQueryValues(queries: Float32Array, dim: number, metric: KnnMetric): Float32Array {
+  const values = Float32Array.from(queries);
   if (metric === 'cosine') {
-    for (let q = 0; q < n; q++) {
-      const vector = passQueries.subarray(q * dim, (q + 1) * dim);
+    for (let start = 0; start < values.length; start += dim) {
+      const vector = values.subarray(start, start + dim);
       const norm = queryNorm(vector);
       if (norm > 0) for (let j = 0; j < dim; j++) vector[j] /= norm;
     }
   }
-  const exclusions = Array.from({ length: n }, (_, q) => exclusionSet(options, firstQuery + q));
-  const longestExclusion = Math.max(0, ...exclusions.map((set) => set?.size ?? 0));
-  const perBlock = candidatesPerBlock(k, longestExclusion);
+  return values;
+}
+
+interface BlockScorer {
+  /** Scores rows [start, start + rows) for the pass's queries and offers each query's best of them to its keeper. */
+  score(start: number, rows: number): Promise<void> | void;
+  /** Gives back what the pass borrowed. */
+  finish(): void;
+}
+
+/** One pass over the rows for up to maxQueriesPerPass queries; adds each query's candidates to `candidates`. */
+async function scorePass(job: ScoringJob, queries: Float32Array, firstQuery: number, candidates: Set<number>[]): Promise<void> {
+  const { control, firstRow, endRow } = job;
+  const { k } = job.options;
+  const n = queries.length / job.matrix.dim;
+  const exclusions = Array.from({ length: n }, (_, q) => exclusionSet(job.options, firstQuery + q));
   const keepers = Array.from({ length: n }, () => new BestKeeper(k + Math.min(k, 8)));
-  const queryTensor = new ort.Tensor('float32', passQueries, [n, dim]);
+  const scorer = job.halfScan ? halfKernelScorer(job, job.halfScan, exclusions[0], keepers[0]) : onnxScorer(job, queries, exclusions, keepers);
+  try {
+    for (let block = nextBlock(job, undefined); block; block = nextBlock(job, block[0] + block[1])) {
+      if (control.signal?.aborted) throw knnAbortError();
+      const [start, b] = block;
+      await scorer.score(start, b);
+      job.blocksDone++;
+      job.rowsDone += b;
+      control.onProgress?.({
+        rowsDone: job.rowsDone,
+        rows: job.passes * (endRow - firstRow),
+        blocksDone: job.blocksDone,
+        blocks: job.blocks,
+      });
+    }
+  } finally {
+    scorer.finish();
+  }
+  for (let q = 0; q < n; q++) {
+    const kept = keepers[q];
+    for (let i = 0; i < kept.size; i++) candidates[firstQuery + q].add(kept.ids[i]);
+  }
+}
+
+/**
+ * Scores blocks in ONNX Runtime: each block is copied into a scratch buffer (ORT cannot read shared memory) and the
+ * graph returns the best `candidatesPerBlock` rows of it per query. The scratch goes back once the pass is done.
+ */
+function onnxScorer(job: ScoringJob, queries: Float32Array, exclusions: (ReadonlySet<number> | undefined)[], keepers: BestKeeper[]): BlockScorer {
+  const { matrix, session, options, blockRows } = job;
+  const { dim } = matrix;
+  const { metric } = options;
+  const n = queries.length / dim;
+  const longestExclusion = Math.max(0, ...exclusions.map((set) => set?.size ?? 0));
+  const perBlock = candidatesPerBlock(options.k, longestExclusion);
+  const queryTensor = new ort.Tensor('float32', passQueryValues(queries, dim, metric), [n, dim]);
   const scale = metric === 'dot' ? undefined : new Float32Array(blockRows);
   const tensorType = matrix.storage === 'f16' ? 'float16' : 'float32';
-
-  for (let block = nextBlock(job, undefined); block; block = nextBlock(job, block[0] + block[1])) {
-    if (control.signal?.aborted) throw knnAbortError();
-    const [start, b] = block;
+  const scratch = takeScratch(matrix.storage, blockRows * dim);
+  const score = async (start: number, b: number) => {
     const values = scratch.subarray(0, b * dim);
     values.set(matrix.data.subarray(start * dim, (start + b) * dim));
     const kb = Math.min(b, perBlock);
@@ -531,7 +598,7 @@ async function scorePass(job: ScoringJob, queries: Float32Array, firstQuery: num
       fillScale(matrix, metric, start, rowScale);
       feeds.scale = new ort.Tensor('float32', rowScale, [1, b]);
     }
-    const out = await session.run(feeds);
+    const out = await session!.run(feeds);
     const blockValues = out.values.data as Float32Array;
     const blockIndices = out.indices.data as BigInt64Array;
     for (let q = 0; q < n; q++) {
@@ -543,21 +610,30 @@ async function scorePass(job: ScoringJob, queries: Float32Array, firstQuery: num
         keeper.offer(rankable(metric === 'euclidean' ? -blockValues[i] : blockValues[i]), id);
       }
     }
-    job.blocksDone++;
-    job.rowsDone += b;
-    control.onProgress?.({
-      rowsDone: job.rowsDone,
-      rows: job.passes * (endRow - firstRow),
-      blocksDone: job.blocksDone,
-      blocks: job.blocks,
-    });
-  }
-  for (let q = 0; q < n; q++) {
-    const kept = keepers[q];
-    for (let i = 0; i < kept.size; i++) candidates[firstQuery + q].add(kept.ids[i]);
-  }
+  };
+  return { score, finish: () => giveScratch(scratch) };
 }
 
+/**
+ * Scores blocks of an 'f16' matrix with the WebAssembly kernel, in place, for one query (already in `scan`): every
+ * row's q·x comes back, turned here into the graph's ranking key (q·x/|x| for cosine, −(|x|² − 2q·x) for euclidean).
+ */
+function halfKernelScorer(job: ScoringJob, scan: HalfKernelScan, excluded: ReadonlySet<number> | undefined, keeper: BestKeeper): BlockScorer {
+  const { norms } = job.matrix;
+  const { metric } = job.options;
+  const { scores } = scan;
+  const score = (start: number, b: number) => {
+    scan.scoreRows(start, b);
+    for (let i = 0; i < b; i++) {
+      const id = start + i;
+      const norm = norms[id];
+      const qx = scores[i];
+      const key = rankable(metric === 'dot' ? qx : metric === 'cosine' ? (norm > 0 ? qx / norm : 0) : 2 * qx - norm * norm);
+      if (keeper.accepts(key, id) && !excluded?.has(id)) keeper.offer(key, id);
+    }
+  };
+  return { score, finish: () => undefined };
+}
 /**
  * Merges the results of searches over disjoint row ranges (one list of per-query results per range) into the best
  * k per query by their exact keys: a sharded search answers exactly what one search over all rows does.

@@ -1,12 +1,13 @@
 /**
  * Runs kNN searches in worker threads so the server's event loop stays free (a hover is answered while a batch
- * runs). Each matrix is posted once per worker as typed arrays over SharedArrayBuffers: every worker sees the same
- * memory, and the server holds one copy. A search over a big matrix is split by rows across the workers, and their
- * exact per-range results are merged: the workers claim blocks of rows from a shared counter, so a worker held up
- * by other work scores fewer of them. A batch uses one worker per core but one (the server's thread keeps a core to
- * answer hovers); a single query, a short burst, is split across one worker per core, so it is not limited by what
- * one core can convert and multiply (f16 storage is cast to float32 block by block). Searches honour an AbortSignal (the workers stop at their next block; the
- * promise rejects at once with an error named 'AbortError') and report progress as blocks finish.
+ * runs). Each matrix is posted once per worker as typed arrays over SharedArrayBuffers (with its shared WebAssembly
+ * memory, for an f16 matrix the half kernel scans): every worker sees the same memory, and the server holds one copy.
+ * A search over a big matrix is split by rows across the workers, and their exact per-range results are merged: the
+ * workers claim blocks of rows from a shared counter, so a worker held up by other work scores fewer of them. A
+ * batch uses one worker per core but one (the server's thread keeps a core to answer hovers); a single query, a
+ * short burst, is split across one worker per core, so it is not limited by what one core can read, widen (f16) and
+ * multiply. Searches honour an AbortSignal (the workers stop at their next block;
+ * the promise rejects at once with an error named 'AbortError') and report progress as blocks finish.
  *
  * Worker entry: from the bundle, `knnWorker.js` next to the bundled server (`dist/`); from TypeScript sources (tests),
  * `knnWorker.ts` next to this file, run through tsx's loader.

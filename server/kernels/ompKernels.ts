@@ -15,6 +15,10 @@
  */
 import * as ort from 'onnxruntime-node';
 import { buildOnnxModel, int, ints, OnnxType, type OnnxNode, type OnnxValueInfo } from './onnxGraph';
+import {
+  add, assembleModule, block, br, brIf, end, f32load, f32x4, geU, get, gtU, I32, i32, i32x4, loop, ltU, mul, select, set, shl, sub,
+  V128, v128, v128f32, v128i32, vload, vstore,
+} from './wasmAssembler';
 
 export interface OmpKernelSettings {
   /** ORT intra-op threads per session; 0 lets ORT choose. Workers use 1 (the workers are the parallelism). */
@@ -260,36 +264,6 @@ export class OmpKernels {
 // in L1 and ranks it there reaches the same bandwidth without the overhead. The module is assembled here, like the
 // ONNX graphs above, from a few dozen instructions; it needs WebAssembly SIMD (Node ≥ 16.4).
 
-/** Bytes of a little-endian unsigned LEB128 number. */
-function uleb(value: number): number[] {
-  const out: number[] = [];
-  do {
-    let byte = value & 0x7f;
-    value >>>= 7;
-    if (value !== 0) byte |= 0x80;
-    out.push(byte);
-  } while (value !== 0);
-  return out;
-}
-
-/** Bytes of a signed LEB128 number (32-bit). */
-function sleb(value: number): number[] {
-  const out: number[] = [];
-  for (;;) {
-    const byte = value & 0x7f;
-    value >>= 7;
-    if ((value === 0 && (byte & 0x40) === 0) || (value === -1 && (byte & 0x40) !== 0)) {
-      out.push(byte);
-      return out;
-    }
-    out.push(byte | 0x80);
-  }
-}
-
-const section = (id: number, body: number[]) => [id, ...uleb(body.length), ...body];
-const vector = (items: number[][]) => [...uleb(items.length), ...items.flat()];
-const utf8 = (text: string) => [...uleb(text.length), ...Array.from(text, (c) => c.charCodeAt(0))];
-
 /** Elements of α ranked per tile: 4 KiB, so the tile stays in L1 while the panel rows stream past it. */
 const UPDATE_TILE = 1024;
 
@@ -304,23 +278,7 @@ function updateRankModule(): Uint8Array<ArrayBuffer> {
   const [panel, gamma, s, alpha0, scale, stride, count, tile, out] = [0, 1, 2, 3, 4, 5, 6, 7, 8];
   const [t0, tileBytes, i, j, row, r1, r2, r3, a0, sc] = [9, 10, 11, 12, 13, 14, 15, 16, 17, 18];
   const [g0, g1, g2, g3, bestV, bestI, idx, four] = [19, 20, 21, 22, 23, 24, 25, 26];
-  const I32 = 0x7f;
-  const V128 = 0x7b;
-  const get = (l: number) => [0x20, ...uleb(l)];
-  const set = (l: number) => [0x21, ...uleb(l)];
-  const i32 = (v: number) => [0x41, ...sleb(v)];
-  const simd = (op: number, ...imm: number[]) => [0xfd, ...uleb(op), ...imm];
-  const vload = (offset = 0) => simd(0x00, 4, ...uleb(offset));
-  const vstore = (offset = 0) => simd(0x0b, 4, ...uleb(offset));
-  const f32load = (offset = 0) => [0x2a, 2, ...uleb(offset)];
-  const v128i32 = (a: number, b: number, c: number, d: number) => {
-    const bytes = new Uint8Array(new Int32Array([a, b, c, d]).buffer);
-    return simd(0x0c, ...bytes);
-  };
-  const v128f32 = (v: number) => simd(0x0c, ...new Uint8Array(new Float32Array([v, v, v, v]).buffer));
-  const [add, sub, mul, shl, geU, gtU, ltU] = [[0x6a], [0x6b], [0x6c], [0x74], [0x4f], [0x4b], [0x49]];
-  const [f4abs, f4sub, f4mul, f4gt, i4add, bitselect, f4splat] = [simd(0xe0), simd(0xe5), simd(0xe6), simd(0x44), simd(0xae), simd(0x52), simd(0x13)];
-  const [block, loop, end, br, brIf, select] = [[0x02, 0x40], [0x03, 0x40], [0x0b], (d: number) => [0x0c, d], (d: number) => [0x0d, d], [0x1b]];
+  const [f4abs, f4sub, f4mul, f4gt, i4add, bitselect, f4splat] = [f32x4.abs, f32x4.sub, f32x4.mul, f32x4.gt, i32x4.add, v128.bitselect, f32x4.splat];
   /** for (i = 0; i < tileBytes; i += 16) body */
   const overTile = (body: number[]) => [...i32(0), ...set(i), ...block, ...loop, ...get(i), ...get(tileBytes), ...geU, ...brIf(1), ...body, ...get(i), ...i32(16), ...add, ...set(i), ...br(0), ...end, ...end];
   const at = (base: number) => [...get(base), ...get(i), ...add];
@@ -374,18 +332,8 @@ function updateRankModule(): Uint8Array<ArrayBuffer> {
     ...br(0), ...end, ...end,
     ...get(out), ...get(bestV), ...vstore(0),
     ...get(out), ...get(bestI), ...vstore(16),
-    ...end,
   ];
-  const locals = vector([[...uleb(10), I32], [...uleb(8), V128]]);
-  const code = [...locals, ...body];
-  return new Uint8Array([
-    0x00, 0x61, 0x73, 0x6d, 0x01, 0x00, 0x00, 0x00,
-    ...section(1, vector([[0x60, ...vector(Array.from({ length: 9 }, () => [I32])), 0x00]])),
-    ...section(2, vector([[...utf8('env'), ...utf8('memory'), 0x02, 0x00, 0x01]])),
-    ...section(3, vector([[0x00]])),
-    ...section(7, vector([[...utf8('update_rank'), 0x00, 0x00]])),
-    ...section(10, vector([[...uleb(code.length), ...code]])),
-  ]);
+  return assembleModule([{ name: 'update_rank', params: Array.from({ length: 9 }, () => I32), locals: [[10, I32], [8, V128]], body }]);
 }
 
 let updateRankCompiled: WebAssembly.Module | undefined;
