@@ -215,6 +215,12 @@ export class SensesPanel implements vscode.Disposable {
     if (result) {
       this.post({ type: 'finetune', state: finetuneView(result, path.basename(files.examples)) });
       await this.refreshEdits();
+      // The word on the Senses tab may be one the run edited: its senses and "edited" marks change under the report.
+      const shown = this.current;
+      if (shown) {
+        const senses = await this.ctx.requestQuietly(protocol.senses, { modelId, word: shown.word, ...(shown.tokenId !== undefined ? { tokenId: shown.tokenId } : {}) });
+        if (senses && this.modelId === modelId) this.post({ type: 'senses', state: senses, refresh: true });
+      }
     }
     return result;
   }

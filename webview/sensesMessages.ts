@@ -51,8 +51,12 @@ export type SensesTab = 'senses' | 'explain' | 'search' | 'finetune';
 export type ToSenses =
   /** The Backpack shown; a different model clears the word history. */
   | { type: 'model'; model: SensesModel }
-  /** A word's senses; `sense` highlights one row (from a heat-map cell, a contribution or a search hit). */
-  | { type: 'senses'; state: WordSenses; sense?: number }
+  /**
+   * A word's senses; `sense` highlights one row (from a heat-map cell, a contribution or a search hit). `refresh`
+   * marks new values for the word already shown (after finetuning changed its senses): the view updates it in place
+   * and stays on its tab.
+   */
+  | { type: 'senses'; state: WordSenses; sense?: number; refresh?: boolean }
   | { type: 'explain'; state: PredictionExplanation; request: ExplainRequest }
   | { type: 'search'; state: SenseSearchResult }
   | { type: 'edits'; state: SenseEditState }

@@ -286,6 +286,27 @@ describe('Backpack Senses webview', { skip: CHROMIUM_SKIP }, () => {
     }
   });
 
+  test('after finetuning, the word shown is refreshed in place: its edited marks change and the report stays in front', async () => {
+    const { page, pageErrors } = await open();
+    try {
+      await send(page, { type: 'model', model: MODEL });
+      await send(page, { type: 'senses', state: paris });
+      await page.waitForSelector('g.sense[data-sense="3"][data-edited="false"]');
+      await send(page, { type: 'finetune', state: FINETUNE });
+      await send(page, { type: 'senses', state: editedParis, refresh: true });
+      // A refresh for a word no longer shown is dropped.
+      await send(page, { type: 'senses', state: { ...editedParis, tokenId: editedParis.tokenId + 1, token: 'other' }, refresh: true });
+      assert.equal(await attr(page, 'button[data-tab="finetune"]', 'aria-selected'), 'true', 'the report stays in front');
+      await page.click('button[data-tab="senses"]');
+      await page.waitForSelector('g.sense[data-sense="3"][data-edited="true"]');
+      assert.equal(await page.locator('g.sense[data-edited="true"]').count(), 1);
+      assert.equal(await attr(page, 'button[data-tab="senses"]', 'aria-selected'), 'true');
+      assert.deepEqual(pageErrors, []);
+    } finally {
+      await page.close();
+    }
+  });
+
   test('busy shows progress and Cancel; state survives a reload and the view re-attaches to its model', async () => {
     const { page, pageErrors } = await open();
     try {

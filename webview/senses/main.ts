@@ -496,6 +496,10 @@ export function startSenses(root: HTMLElement, post: PostMessage, initial: unkno
         break;
       case 'senses': {
         const state = message.state;
+        if (message.refresh) {
+          if (saved.senses?.tokenId === state.tokenId) saved.senses = state;
+          break;
+        }
         saved.senses = state;
         const current = saved.history[saved.index];
         if (!current || current.tokenId !== state.tokenId) {
