@@ -110,3 +110,23 @@ test('the output space of a tied model is its input embedding; bad queries get c
     });
   }
 });
+
+test('with f16 storage, GloVe gives the same neighbours of "king" as f32', async () => {
+  const half = await startServer({ storagePath: storage });
+  try {
+    await half.connection.sendNotification(protocol.updateSettings, { activeTokenizers: [], hoverDisabledLanguages: [], hoverMaxTokens: 48, embeddingStorage: 'f16' });
+    await half.connection.sendRequest(protocol.openModel, { path: GLOVE });
+    const params = { modelId: GLOVE, query: { kind: 'token' as const, value: 'king' }, ...cosine };
+    const [fromHalf, fromSingle] = await Promise.all([half.connection.sendRequest(protocol.neighbours, params), server.connection.sendRequest(protocol.neighbours, params)]);
+    assert.ok(words(fromHalf).includes('queen') && words(fromHalf).includes('prince'), words(fromHalf).join(' '));
+    // Half precision moves scores by about 1e-3: the same words, at most neighbours swapping places or the tenth changing.
+    const shared = words(fromHalf).filter((word) => words(fromSingle).includes(word));
+    assert.ok(shared.length >= 9, `${words(fromHalf).join(' ')} vs ${words(fromSingle).join(' ')}`);
+    fromHalf.neighbours.forEach((neighbour, i) => {
+      const single = fromSingle.neighbours.find((n) => n.id === neighbour.id);
+      if (single) assert.ok(Math.abs(single.score - neighbour.score) < 5e-3, `${neighbour.token}: ${neighbour.score} vs ${single.score} (rank ${i})`);
+    });
+  } finally {
+    await half.stop();
+  }
+});
