@@ -5,6 +5,7 @@
 import { parentPort } from 'node:worker_threads';
 import { UMAP } from 'umap-js';
 import { pca } from '../../kernels/pca';
+import { umapNeighbourCount } from './projectionMessages';
 import type { ProjectionJob, ProjectionReply } from './projectionMessages';
 
 function seededRandom(seed: number): () => number {
@@ -26,7 +27,14 @@ function run(job: ProjectionJob): { ok: true; coordinates: ArrayBuffer; explaine
   }
   const rows: number[][] = [];
   for (let i = 0; i < job.n; i++) rows.push(Array.from(points.subarray(i * job.dim, (i + 1) * job.dim)));
-  const umap = new UMAP({ nComponents: 2, nNeighbors: Math.min(15, Math.max(2, job.n - 1)), minDist: 0.1, random: seededRandom(job.seed) });
+  const umap = new UMAP({ nComponents: 2, nNeighbors: job.neighbours?.k ?? umapNeighbourCount(job.n), minDist: 0.1, random: seededRandom(job.seed) });
+  if (job.neighbours) {
+    const { k } = job.neighbours;
+    const ids = new Int32Array(job.neighbours.ids);
+    const distances = new Float32Array(job.neighbours.distances);
+    const rowsOf = (values: Int32Array | Float32Array) => Array.from({ length: job.n }, (_, i) => Array.from(values.subarray(i * k, (i + 1) * k)));
+    umap.setPrecomputedKNN(rowsOf(ids), rowsOf(distances));
+  }
   const epochs = umap.initializeFit(rows);
   for (let epoch = 0; epoch < epochs; epoch++) {
     umap.step();
