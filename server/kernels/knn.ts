@@ -410,8 +410,9 @@ function candidatesPerBlock(k: number, longestExclusion: number): number {
 }
 
 /**
- * Exact kNN for a batch of queries ([count, dim] row-major) by ONNX Runtime kernels. Rejects with an 'AbortError'
- * when `control.signal` is aborted (checked before each block).
+ * Exact kNN for a batch of queries ([count, dim] row-major) by ONNX Runtime kernels, or the half kernel for a
+ * single query over an 'f16' matrix. Rejects with an 'AbortError' when `control.signal` is aborted (checked before
+ * each block).
  */
 export async function searchNearest(
   matrix: EmbeddingMatrix,

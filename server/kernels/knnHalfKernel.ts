@@ -18,7 +18,10 @@ import {
   V128, v128, v128f32, v128i32, vload, vload64Zero,
 } from './wasmAssembler';
 
-/** Scratch slots: how many searches (threads) can scan one matrix at once; more fall back to ONNX Runtime. */
+/**
+ * Scratch slots: how many searches (threads) can scan one matrix at once; more fall back to ONNX Runtime, as do all
+ * once a thread that died holding slots has left none free.
+ */
 const SLOTS = 16;
 /** Most rows scored per kernel call (a slot holds their scores). */
 export const HALF_KERNEL_BLOCK_ROWS = 1024;
