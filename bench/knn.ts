@@ -9,8 +9,11 @@
 // It also measures the server's event-loop responsiveness (setTimeout(0) lag and a tiny synchronous task) while the
 // pool runs a 64-query batch, against the same measures when idle.
 //
-// Run: node --import tsx bench/knn.ts [--quick]       Writes bench/results/knn.json.
+// Run: node --import tsx bench/knn.ts [--quick] [--storage f32|f16] [--busy N]      Writes bench/results/knn.json.
 // --quick shrinks the big matrices (for a smoke run); the figures worth reporting come from the full run.
+// --storage runs only the cases of that storage, and --busy N runs N background processes that copy and add large
+// arrays throughout (the load of other work on a shared machine); either writes knn-<storage>-busy<N>.json instead.
+import { spawn, type ChildProcess } from 'node:child_process';
 import { mkdirSync, renameSync, writeFileSync } from 'node:fs';
 import * as os from 'node:os';
 import { dirname, join } from 'node:path';
@@ -22,6 +25,18 @@ import { KnnPool } from '../server/kernels/knnPool';
 import { float32ToFloat16Bits } from '../server/loaders/safetensors';
 
 const quick = process.argv.includes('--quick');
+const argument = (name: string) => {
+  const at = process.argv.indexOf(name);
+  return at >= 0 ? process.argv[at + 1] : undefined;
+};
+const onlyStorage = argument('--storage') as EmbeddingStorage | undefined;
+const busyProcesses = Number(argument('--busy') ?? 0);
+
+/** Starts `count` processes that stream and add 64 MiB arrays until killed: memory and vector load, like a test run. */
+function startBackgroundLoad(count: number): ChildProcess[] {
+  const loop = 'const a=new Float32Array(1<<24),b=new Float32Array(1<<24);for(;;){b.set(a);for(let i=0;i<a.length;i+=7)a[i]+=b[i]*0.5;}';
+  return Array.from({ length: count }, () => spawn(process.execPath, ['-e', loop], { stdio: 'ignore' }));
+}
 const BATCH = 64;
 const K = 10;
 const METRIC: KnnMetric = 'cosine';
@@ -377,10 +392,12 @@ async function main(): Promise<void> {
   // A peer for the half kernel: the default pool with every f16 search in ONNX Runtime (copy, cast, multiply).
   const ortOnlyPool = new KnnPool({ kernels: { halfKernel: false } });
   const f16Engines = [...engines, { label: `${defaultLabel.replace(' (default)', '')}, ONNX Runtime only (no half kernel)`, pool: ortOnlyPool }];
+  const background = startBackgroundLoad(busyProcesses);
+  if (busyProcesses > 0) await new Promise((resolve) => setTimeout(resolve, 5000));
   const started = new Date().toISOString();
   const load = os.loadavg();
   console.log(`kNN benchmark: ${os.cpus().length} × ${os.cpus()[0]?.model}, ${(os.totalmem() / 2 ** 30).toFixed(0)} GiB, Node ${process.version}`);
-  console.log(`load average at start: ${load.map((l) => l.toFixed(2)).join(' ')}${quick ? ' (--quick: small matrices)' : ''}`);
+  console.log(`load average at start: ${load.map((l) => l.toFixed(2)).join(' ')}${quick ? ' (--quick: small matrices)' : ''}${busyProcesses ? `; ${busyProcesses} background load processes` : ''}`);
   console.log(`k = ${K}, metric ${METRIC}, batch ${BATCH}; the floor is the time to stream the matrix once at copy bandwidth`);
 
   const big = quick ? { rows: 8192, dim: 4096, name: '8k × 4096 (quick)' } : { rows: 131072, dim: 4096, name: '128k × 4096' };
@@ -426,11 +443,18 @@ async function main(): Promise<void> {
     }
     responsiveness = { idle, busy, busyOverIdle: ratios };
   };
-  cases.push(await benchCase(big.name, big.rows, big.dim, 'f32', { singles: 15, batches: 3, naiveSingles: 2, naiveBatchQueries: 2 }, engines, measureResponsiveness));
-  cases.push(await benchCase(big.name, big.rows, big.dim, 'f16', { singles: 15, batches: 3, naiveSingles: 2, naiveBatchQueries: 2 }, f16Engines));
-
-  cases.push(await benchCase(glove.name, glove.rows, glove.dim, 'f32', { singles: 30, batches: 5, naiveSingles: 5, naiveBatchQueries: BATCH }, engines));
-  cases.push(await benchCase(glove.name, glove.rows, glove.dim, 'f16', { singles: 30, batches: 5, naiveSingles: 5, naiveBatchQueries: BATCH }, f16Engines));
+  const runs: (() => Promise<CaseFigures>)[] = [
+    () => benchCase(big.name, big.rows, big.dim, 'f32', { singles: 15, batches: 3, naiveSingles: 2, naiveBatchQueries: 2 }, engines, measureResponsiveness),
+    () => benchCase(big.name, big.rows, big.dim, 'f16', { singles: 15, batches: 3, naiveSingles: 2, naiveBatchQueries: 2 }, f16Engines),
+    () => benchCase(glove.name, glove.rows, glove.dim, 'f32', { singles: 30, batches: 5, naiveSingles: 5, naiveBatchQueries: BATCH }, engines),
+    () => benchCase(glove.name, glove.rows, glove.dim, 'f16', { singles: 30, batches: 5, naiveSingles: 5, naiveBatchQueries: BATCH }, f16Engines),
+  ];
+  const storages: EmbeddingStorage[] = ['f32', 'f16', 'f32', 'f16'];
+  try {
+    for (const [i, run] of runs.entries()) if (!onlyStorage || storages[i] === onlyStorage) cases.push(await run());
+  } finally {
+    for (const child of background) child.kill();
+  }
 
   await Promise.all([defaultPool.close(), twoWorkers.close(), unsplitPool.close(), ortOnlyPool.close()]);
 
@@ -446,18 +470,20 @@ async function main(): Promise<void> {
     console.log(`| ${c.name} | ${c.storage} | naive JS loop | ${c.naive.singleMedianMs} | | ${c.naive.singleVsFloor} | ${c.naive.batchMs}${c.naive.batchScaled ? '*' : ''} | ${round((BATCH * 1000) / c.naive.batchMs, 1)} | 1 |`);
     console.log(`| ${c.name} | ${c.storage} | floor (bytes ÷ ${c.copyGBps} GB/s) | ${c.floorMs} | | 1 | | | |`);
   }
-  console.log(`* naive batch measured on ${cases[0].naive.batchMeasuredQueries} queries and scaled to ${BATCH}.`);
+  if (cases[0]) console.log(`* naive batch measured on ${cases[0].naive.batchMeasuredQueries} queries and scaled to ${BATCH}.`);
 
   const results = {
     benchmark: 'knn',
     started,
     quick,
+    backgroundLoadProcesses: busyProcesses,
     machine: { cpus: os.cpus().length, model: os.cpus()[0]?.model, memoryGiB: round(os.totalmem() / 2 ** 30, 1), node: process.version, loadAverageAtStart: load.map((l) => round(l)), loadAverageAtEnd: os.loadavg().map((l) => round(l)) },
     settings: { k: K, metric: METRIC, batch: BATCH, floor: 'matrix bytes ÷ copy bandwidth of a 128 MiB Float32Array.set, sampled right before every timed search; × floor figures are medians of the paired ratios' },
     cases,
     responsiveness,
   };
-  const out = join(dirname(__filename), 'results', 'knn.json');
+  const partial = onlyStorage || busyProcesses ? `-${onlyStorage ?? 'all'}-busy${busyProcesses}` : '';
+  const out = join(dirname(__filename), 'results', `knn${partial}.json`);
   mkdirSync(dirname(out), { recursive: true });
   writeFileSync(`${out}.tmp`, `${JSON.stringify(results, null, 2)}\n`);
   renameSync(`${out}.tmp`, out);
