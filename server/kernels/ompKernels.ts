@@ -278,13 +278,12 @@ function updateRankModule(): Uint8Array<ArrayBuffer> {
   const [panel, gamma, s, alpha0, scale, stride, count, tile, out] = [0, 1, 2, 3, 4, 5, 6, 7, 8];
   const [t0, tileBytes, i, j, row, r1, r2, r3, a0, sc] = [9, 10, 11, 12, 13, 14, 15, 16, 17, 18];
   const [g0, g1, g2, g3, bestV, bestI, idx, four] = [19, 20, 21, 22, 23, 24, 25, 26];
-  const [f4abs, f4sub, f4mul, f4gt, i4add, bitselect, f4splat] = [f32x4.abs, f32x4.sub, f32x4.mul, f32x4.gt, i32x4.add, v128.bitselect, f32x4.splat];
   /** for (i = 0; i < tileBytes; i += 16) body */
   const overTile = (body: number[]) => [...i32(0), ...set(i), ...block, ...loop, ...get(i), ...get(tileBytes), ...geU, ...brIf(1), ...body, ...get(i), ...i32(16), ...add, ...set(i), ...br(0), ...end, ...end];
   const at = (base: number) => [...get(base), ...get(i), ...add];
   /** α tile −= g·row for one row: the value left on the stack is the panel term. */
-  const term = (g: number, r: number) => [...get(g), ...at(r), ...vload(), ...f4mul, ...f4sub];
-  const splatGamma = (g: number, offset: number) => [...get(gamma), ...get(j), ...i32(2), ...shl, ...add, ...f32load(offset), ...f4splat, ...set(g)];
+  const term = (g: number, r: number) => [...get(g), ...at(r), ...vload(), ...f32x4.mul, ...f32x4.sub];
+  const splatGamma = (g: number, offset: number) => [...get(gamma), ...get(j), ...i32(2), ...shl, ...add, ...f32load(offset), ...f32x4.splat, ...set(g)];
   const rowOf = (target: number, extraRows: number) => [...get(row), ...get(stride), ...i32(extraRows), ...mul, ...add, ...set(target)];
 
   const body = [
@@ -322,11 +321,11 @@ function updateRankModule(): Uint8Array<ArrayBuffer> {
     ...br(0), ...end, ...end,
     // rank: v = |α|·scale; per lane keep the first strict maximum
     ...overTile([
-      ...at(tile), ...vload(), ...f4abs, ...at(sc), ...vload(), ...f4mul, ...set(g0),
-      ...get(g0), ...get(bestV), ...f4gt, ...set(g1),
-      ...get(g0), ...get(bestV), ...get(g1), ...bitselect, ...set(bestV),
-      ...get(idx), ...get(bestI), ...get(g1), ...bitselect, ...set(bestI),
-      ...get(idx), ...get(four), ...i4add, ...set(idx),
+      ...at(tile), ...vload(), ...f32x4.abs, ...at(sc), ...vload(), ...f32x4.mul, ...set(g0),
+      ...get(g0), ...get(bestV), ...f32x4.gt, ...set(g1),
+      ...get(g0), ...get(bestV), ...get(g1), ...v128.bitselect, ...set(bestV),
+      ...get(idx), ...get(bestI), ...get(g1), ...v128.bitselect, ...set(bestI),
+      ...get(idx), ...get(four), ...i32x4.add, ...set(idx),
     ]),
     ...get(t0), ...i32(UPDATE_TILE), ...add, ...set(t0),
     ...br(0), ...end, ...end,
