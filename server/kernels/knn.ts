@@ -443,7 +443,7 @@ export async function searchNearestRanked(
   const { dim, storage } = matrix;
   const halfScan = count === 1 ? claimHalfKernelScan(matrix, queries, options.metric) : undefined;
   try {
-    const session = halfScan ? undefined : await scoringSession(options.metric, storage);
+    const engine: ScoringEngine = halfScan ? { halfScan } : { session: await scoringSession(options.metric, storage) };
     const blockRows = Math.max(1, Math.min(endRow - firstRow, halfScan ? HALF_KERNEL_BLOCK_ROWS : Math.floor(settings.blockBytes / (dim * 4))));
     const candidates: Set<number>[] = Array.from({ length: count }, () => new Set<number>());
     const passes = Math.ceil(count / settings.maxQueriesPerPass);
@@ -452,7 +452,7 @@ export async function searchNearestRanked(
       throw new ModelLensError('usage', `${passes} passes over ${endRow - firstRow} rows are too many to share through a 32-bit claim counter`);
     }
     const job: ScoringJob = {
-      ...{ matrix, session, halfScan, options, control, firstRow, endRow, blockRows, passes },
+      ...{ matrix, engine, options, control, firstRow, endRow, blockRows, passes },
       ...{ blocks: blocks * passes, blocksDone: 0, rowsDone: 0, pass: 0 },
     };
     for (; job.pass < passes; job.pass++) {
@@ -481,11 +481,12 @@ function claimHalfKernelScan(matrix: EmbeddingMatrix, query: Float32Array, metri
   return scan;
 }
 
+/** What scores a search's blocks: the ONNX Runtime graph, or the half kernel (one query over an 'f16' matrix). */
+type ScoringEngine = { session: ort.InferenceSession } | { halfScan: HalfKernelScan };
+
 interface ScoringJob {
   matrix: EmbeddingMatrix;
-  /** Exactly one of these scores the blocks. */
-  session: ort.InferenceSession | undefined;
-  halfScan: HalfKernelScan | undefined;
+  engine: ScoringEngine;
   options: KnnOptions;
   control: KnnRunControl;
   firstRow: number;
@@ -546,7 +547,8 @@ async function scorePass(job: ScoringJob, queries: Float32Array, firstQuery: num
   const n = queries.length / job.matrix.dim;
   const exclusions = Array.from({ length: n }, (_, q) => exclusionSet(job.options, firstQuery + q));
   const keepers = Array.from({ length: n }, () => new BestKeeper(k + Math.min(k, 8)));
-  const scorer = job.halfScan ? halfKernelScorer(job, job.halfScan, exclusions[0], keepers[0]) : onnxScorer(job, queries, exclusions, keepers);
+  const { engine } = job;
+  const scorer = 'halfScan' in engine ? halfKernelScorer(job, engine.halfScan, exclusions[0], keepers[0]) : onnxScorer(job, engine.session, queries, exclusions, keepers);
   try {
     for (let block = nextBlock(job, undefined); block; block = nextBlock(job, block[0] + block[1])) {
       if (control.signal?.aborted) throw knnAbortError();
@@ -574,8 +576,14 @@ async function scorePass(job: ScoringJob, queries: Float32Array, firstQuery: num
  * Scores blocks in ONNX Runtime: each block is copied into a scratch buffer (ORT cannot read shared memory) and the
  * graph returns the best `candidatesPerBlock` rows of it per query. The scratch goes back once the pass is done.
  */
-function onnxScorer(job: ScoringJob, queries: Float32Array, exclusions: (ReadonlySet<number> | undefined)[], keepers: BestKeeper[]): BlockScorer {
-  const { matrix, session, options, blockRows } = job;
+function onnxScorer(
+  job: ScoringJob,
+  session: ort.InferenceSession,
+  queries: Float32Array,
+  exclusions: (ReadonlySet<number> | undefined)[],
+  keepers: BestKeeper[],
+): BlockScorer {
+  const { matrix, options, blockRows } = job;
   const { dim } = matrix;
   const { metric } = options;
   const n = queries.length / dim;
@@ -599,7 +607,7 @@ function onnxScorer(job: ScoringJob, queries: Float32Array, exclusions: (Readonl
       fillScale(matrix, metric, start, rowScale);
       feeds.scale = new ort.Tensor('float32', rowScale, [1, b]);
     }
-    const out = await session!.run(feeds);
+    const out = await session.run(feeds);
     const blockValues = out.values.data as Float32Array;
     const blockIndices = out.indices.data as BigInt64Array;
     for (let q = 0; q < n; q++) {
